@@ -1,0 +1,115 @@
+"""Fast bulk writes of imported images and image labels.
+
+PostgreSQL loads with COPY (an ORM row-by-row or plain bulk_create path is 5-10x slower on the
+112,120-row NIH file); SQLite with one executemany in the caller's transaction. A first import
+copies straight into the tables; a re-import goes through an upsert that rewrites only rows
+whose values changed, so importing the same file twice changes nothing.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+
+from .importers import ParsedImage
+
+IMAGE_COLUMNS = (
+    "dataset_id", "key", "path", "patient_id", "study", "view_position", "sex", "age", "width",
+    "height", "pixel_spacing_x", "pixel_spacing_y", "metadata", "file_found", "unreadable_reason",
+)  # fmt: skip
+# Text columns are NOT NULL: COPY must read their empty cells as '' rather than NULL.
+_TEXT_COLUMNS = ("key", "path", "patient_id", "study", "view_position", "sex", "unreadable_reason")
+_UPDATABLE = ("path", "patient_id", "study", "view_position", "sex", "age", "width", "height",
+              "pixel_spacing_x", "pixel_spacing_y", "metadata", "file_found")  # fmt: skip
+LABEL_COLUMNS = ("image_id", "label_id", "value")
+
+
+def image_row(dataset_id: int, image: ParsedImage, found: bool) -> tuple:
+    return (
+        dataset_id, image.key, image.path, image.patient_id, image.study, image.view_position,
+        image.sex, image.age, image.width, image.height, image.pixel_spacing_x,
+        image.pixel_spacing_y, json.dumps(image.metadata), found, "",
+    )  # fmt: skip
+
+
+def write_images(rows: Sequence[tuple], *, fresh: bool) -> None:
+    _write("datasets_image", IMAGE_COLUMNS, rows, conflict=("dataset_id", "key"),
+           updatable=_UPDATABLE, fresh=fresh, text_columns=_TEXT_COLUMNS)  # fmt: skip
+
+
+def write_image_labels(rows: Sequence[tuple], *, fresh: bool) -> None:
+    _write("datasets_imagelabel", LABEL_COLUMNS, rows, conflict=("image_id", "label_id"),
+           updatable=("value",), fresh=fresh, text_columns=())  # fmt: skip
+
+
+def image_ids(dataset_id: int) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key, id FROM datasets_image WHERE dataset_id = %s", [dataset_id])
+        return dict(cursor.fetchall())
+
+
+def _write(table, columns, rows, *, conflict, updatable, fresh, text_columns) -> None:
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        if fresh:
+            _copy(table, columns, rows, text_columns)
+        else:
+            _copy_upsert(table, columns, rows, conflict, updatable, text_columns)
+    else:
+        placeholders = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) " + _on_conflict(
+            table, conflict, updatable
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+
+def _on_conflict(table: str, conflict: Iterable[str], updatable: Sequence[str]) -> str:
+    sets = ", ".join(f"{name} = excluded.{name}" for name in updatable)
+    old = ", ".join(f"{table}.{name}" for name in updatable)
+    new = ", ".join(f"excluded.{name}" for name in updatable)
+    changed = f"({old}) IS DISTINCT FROM ({new})" if len(updatable) > 1 else f"{old} IS DISTINCT FROM {new}"
+    if connection.vendor == "sqlite":
+        # SQLite compares row values with IS NOT (its IS DISTINCT FROM arrived only in 3.39).
+        changed = " OR ".join(f"{table}.{name} IS NOT excluded.{name}" for name in updatable)
+    return f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets} WHERE {changed}"
+
+
+def _csv_buffer(rows: Iterable[tuple]) -> io.StringIO:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    # None -> unquoted empty cell, which COPY's CSV format reads as NULL.
+    writer.writerows(rows)
+    buffer.seek(0)
+    return buffer
+
+
+def _copy_sql(table: str, columns: Sequence[str], text_columns: Sequence[str]) -> str:
+    options = "FORMAT csv"
+    if text_columns:
+        options += f", FORCE_NOT_NULL ({', '.join(text_columns)})"
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})"
+
+
+def _copy(table, columns, rows, text_columns) -> None:
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(_copy_sql(table, columns, text_columns), _csv_buffer(rows))
+
+
+def _copy_upsert(table, columns, rows, conflict, updatable, text_columns) -> None:
+    staging = f"staging_{table}"
+    column_list = ", ".join(columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA"
+        )
+        cursor.cursor.copy_expert(_copy_sql(staging, columns, text_columns), _csv_buffer(rows))
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging} "
+            + _on_conflict(table, conflict, updatable)
+        )
+        cursor.execute(f"DROP TABLE {staging}")
