@@ -122,9 +122,7 @@ STORAGES = {
 }
 
 # Folders from which datasets may be registered; an image root outside them is refused.
-DATASET_ROOTS = [
-    path.resolve() for path in env_paths("DATASET_ROOTS", [VAR_DIR / "datasets"])
-]
+DATASET_ROOTS = [path.resolve() for path in env_paths("DATASET_ROOTS", [VAR_DIR / "datasets"])]
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Label Audit <label-audit@localhost>")

@@ -71,7 +71,11 @@ def _on_conflict(table: str, conflict: Iterable[str], updatable: Sequence[str]) 
     sets = ", ".join(f"{name} = excluded.{name}" for name in updatable)
     old = ", ".join(f"{table}.{name}" for name in updatable)
     new = ", ".join(f"excluded.{name}" for name in updatable)
-    changed = f"({old}) IS DISTINCT FROM ({new})" if len(updatable) > 1 else f"{old} IS DISTINCT FROM {new}"
+    changed = (
+        f"({old}) IS DISTINCT FROM ({new})"
+        if len(updatable) > 1
+        else f"{old} IS DISTINCT FROM {new}"
+    )
     if connection.vendor == "sqlite":
         # SQLite compares row values with IS NOT (its IS DISTINCT FROM arrived only in 3.39).
         changed = " OR ".join(f"{table}.{name} IS NOT excluded.{name}" for name in updatable)

@@ -16,6 +16,9 @@ class Dataset(models.Model):
     root = models.CharField(max_length=1000, blank=True)
     label_file = models.CharField(max_length=1000, blank=True, help_text="The file imported last.")
     description = models.TextField(blank=True)
+    maintainers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="maintained_datasets"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -39,15 +42,21 @@ class Label(models.Model):
     aliases = models.JSONField(default=list, blank=True, help_text="Other spellings of this label.")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FINDING)
     # A merged label (ChestX-ray14 "Opacity") holds the images of any of its members.
-    members = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="merged_into")
+    members = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="merged_into"
+    )
     reference_accuracy = models.FloatField(
-        null=True, blank=True, help_text="The accuracy the dataset's paper claims for this label (0-1)."
+        null=True,
+        blank=True,
+        help_text="The accuracy the dataset's paper claims for this label (0-1).",
     )
     reference_source = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="label_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="label_unique_name")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -33,7 +33,11 @@ Progress = Callable[[int], None]
 
 
 def parse_label_file(
-    fmt: str, labels: Path, *, generic_options: GenericOptions | None = None, progress: Progress | None = None
+    fmt: str,
+    labels: Path,
+    *,
+    generic_options: GenericOptions | None = None,
+    progress: Progress | None = None,
 ) -> ParsedFile:
     if fmt == "chestxray14":
         return chestxray14.parse(labels, progress)
@@ -68,7 +72,9 @@ def import_dataset(
             name=name, defaults={"slug": _unique_slug(name), "format": fmt, "created_by": user}
         )
         if not created and dataset.format != fmt:
-            raise LabelFileError(labels, None, f"dataset {name!r} holds {dataset.format} files, not {fmt}")
+            raise LabelFileError(
+                labels, None, f"dataset {name!r} holds {dataset.format} files, not {fmt}"
+            )
         if root is not None:
             dataset.root = str(root)
         dataset.label_file = str(labels)
@@ -128,11 +134,15 @@ def merge_labels(*, dataset: Dataset, name: str, members: list[str]) -> Label:
     missing = [member for member in members if member not in by_name]
     if missing:
         known = ", ".join(dataset.labels.values_list("name", flat=True))
-        raise ValueError(f"unknown label(s) {', '.join(missing)} in {dataset.slug} (known: {known})")
+        raise ValueError(
+            f"unknown label(s) {', '.join(missing)} in {dataset.slug} (known: {known})"
+        )
     chosen = [by_name[member] for member in members]
     if any(label.kind == Label.Kind.MERGED for label in chosen):
         raise ValueError("a merged label cannot contain another merged label")
-    merged, _ = Label.objects.get_or_create(dataset=dataset, name=name, defaults={"kind": Label.Kind.MERGED})
+    merged, _ = Label.objects.get_or_create(
+        dataset=dataset, name=name, defaults={"kind": Label.Kind.MERGED}
+    )
     if merged.kind != Label.Kind.MERGED:
         raise ValueError(f"{name!r} is already a label of the file, not a merged label")
     merged.members.set(chosen)

@@ -8,4 +8,6 @@ from .services import summarise
 @login_required
 def dataset_detail(request, slug):
     dataset = get_object_or_404(Dataset, slug=slug)
-    return render(request, "datasets/detail.html", {"dataset": dataset, "summary": summarise(dataset)})
+    return render(
+        request, "datasets/detail.html", {"dataset": dataset, "summary": summarise(dataset)}
+    )

@@ -107,7 +107,9 @@ class CsvRows:
                     done = record_line
                 yield record_line, row
         except UnicodeDecodeError:
-            raise LabelFileError(self.path, line, "not UTF-8 text (binary or wrongly encoded)") from None
+            raise LabelFileError(
+                self.path, line, "not UTF-8 text (binary or wrongly encoded)"
+            ) from None
         except csv.Error as exc:
             raise LabelFileError(self.path, line, f"malformed CSV: {exc}") from None
         except (OSError, EOFError) as exc:
@@ -128,6 +130,12 @@ def column_index(header: list[str], path: Path, name: str, *, required: bool = T
         raise LabelFileError(
             path, 1, f"missing column {name!r} (the header has: {', '.join(header)})"
         ) from None
+
+
+def cell(row: list[str], columns: dict[str, int | None], name: str) -> str:
+    """The stripped value of an optional column, or '' when the file has no such column."""
+    index = columns.get(name)
+    return row[index].strip() if index is not None else ""
 
 
 def check_field_count(row: list[str], header: list[str], path: Path, line: int) -> None:

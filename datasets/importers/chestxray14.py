@@ -14,6 +14,7 @@ from .base import (
     ParsedFile,
     ParsedImage,
     Progress,
+    cell,
     check_field_count,
     column_index,
     parse_optional_float,
@@ -72,7 +73,7 @@ def _columns(header: list[str], path: Path) -> dict[str, int | None]:
 
 
 def _image(row: list[str], col: dict[str, int | None], path: Path, line: int) -> ParsedImage:
-    get = lambda name: row[col[name]].strip() if col[name] is not None else ""  # noqa: E731
+    get = lambda name: cell(row, col, name)  # noqa: E731
     key = get("key")
     if not key:
         raise LabelFileError(path, line, "empty Image Index")
@@ -111,7 +112,9 @@ def _labels(raw: str, path: Path, line: int) -> dict[str, int]:
 
 def _age(raw: str, path: Path, line: int) -> int | None:
     # The 2017 file wrote ages as "058Y"; the 2020 revision as plain numbers.
-    return parse_optional_int(raw.rstrip("YyMmDd"), path, line, "Patient Age")
+    if raw[-1:] in ("Y", "y") and raw[:-1].isdigit():
+        raw = raw[:-1]
+    return parse_optional_int(raw, path, line, "Patient Age")
 
 
 def _trim_trailing_empty(header: list[str]) -> list[str]:

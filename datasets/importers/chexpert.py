@@ -18,6 +18,7 @@ from .base import (
     ParsedFile,
     ParsedImage,
     Progress,
+    cell,
     check_field_count,
     column_index,
     parse_optional_int,
@@ -53,13 +54,22 @@ def parse(path: Path, progress: Progress | None = None) -> ParsedFile:
 
 
 def _reader_for(header: list[str], path: Path):
+    if "subject_id" in header and "dicom_id" not in header:
+        raise LabelFileError(
+            path,
+            1,
+            "MIMIC-CXR labels are per study: join them with the metadata file's dicom_id "
+            "to get one row per image",
+        )
     label_columns = [(name, column_index(header, path, name)) for name in (NO_FINDING, *FINDINGS)]
     if "Path" in header:
         return _chexpert_reader(header, path, label_columns)
     if "subject_id" in header:
         return _mimic_reader(header, path, label_columns)
     raise LabelFileError(
-        path, 1, f"neither a CheXpert 'Path' column nor MIMIC-CXR 'subject_id' (header: {', '.join(header)})"
+        path,
+        1,
+        f"neither a CheXpert 'Path' column nor MIMIC-CXR 'subject_id' (header: {', '.join(header)})",
     )
 
 
@@ -72,7 +82,9 @@ def _labels(row: list[str], label_columns, path: Path, line: int) -> dict[str, i
         value = VALUES.get(raw)
         if value is None:
             raise LabelFileError(
-                path, line, f"column {name!r}: unknown CheXpert value {raw!r} (use 1.0, 0.0, -1.0 or blank)"
+                path,
+                line,
+                f"column {name!r}: unknown CheXpert value {raw!r} (use 1.0, 0.0, -1.0 or blank)",
             )
         labels[name] = value
     return labels
@@ -86,7 +98,7 @@ def _chexpert_reader(header: list[str], path: Path, label_columns):
     }
 
     def read(row: list[str], line: int) -> ParsedImage:
-        get = lambda name: row[optional[name]].strip() if optional[name] is not None else ""  # noqa: E731
+        get = lambda name: cell(row, optional, name)  # noqa: E731
         relative = safe_relative_path(row[col_path], path, line)
         match = _PATIENT_STUDY.search(relative)
         frontal = get("Frontal/Lateral")
@@ -109,20 +121,18 @@ def _chexpert_reader(header: list[str], path: Path, label_columns):
 def _mimic_reader(header: list[str], path: Path, label_columns):
     col_subject = column_index(header, path, "subject_id")
     col_study = column_index(header, path, "study_id")
-    col_dicom = column_index(header, path, "dicom_id", required=False)
+    col_dicom = column_index(header, path, "dicom_id")
     col_view = column_index(header, path, "ViewPosition", required=False)
-    if col_dicom is None:
-        raise LabelFileError(
-            path, 1,
-            "MIMIC-CXR labels are per study: join them with the metadata file's dicom_id "
-            "to get one row per image",
-        )
 
     def read(row: list[str], line: int) -> ParsedImage:
         subject, study, dicom = (row[i].strip() for i in (col_subject, col_study, col_dicom))
         if not (subject.isdigit() and study.isdigit() and dicom):
-            raise LabelFileError(path, line, "subject_id and study_id must be numbers, dicom_id set")
-        relative = safe_relative_path(f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg", path, line)
+            raise LabelFileError(
+                path, line, "subject_id and study_id must be numbers, dicom_id set"
+            )
+        relative = safe_relative_path(
+            f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg", path, line
+        )
         return ParsedImage(
             key=dicom,
             path=relative,

@@ -17,6 +17,7 @@ from .base import (
     ParsedFile,
     ParsedImage,
     Progress,
+    cell,
     check_field_count,
     column_index,
     parse_optional_int,
@@ -46,7 +47,9 @@ class GenericOptions:
 
 def parse(path: Path, options: GenericOptions, progress: Progress | None = None) -> ParsedFile:
     if bool(options.labels_column) == bool(options.label_columns):
-        raise LabelFileError(path, None, "give either a labels column or label columns, not both or neither")
+        raise LabelFileError(
+            path, None, "give either a labels column or label columns, not both or neither"
+        )
     rows = CsvRows(path, progress)
     images: list[ParsedImage] = []
     names: dict[str, None] = {}  # insertion-ordered set of the label names met
@@ -57,7 +60,6 @@ def parse(path: Path, options: GenericOptions, progress: Progress | None = None)
         check_field_count(row, rows.header, path, line)
         labels = _labels(row, col, options, path, line)
         names.update(dict.fromkeys(labels))
-        get = lambda name: row[col[name]].strip() if col.get(name) is not None else ""  # noqa: E731
         relative = safe_relative_path(row[col["path"]], path, line)
         images.append(
             ParsedImage(
@@ -65,10 +67,12 @@ def parse(path: Path, options: GenericOptions, progress: Progress | None = None)
                 path=relative,
                 line=line,
                 labels=labels,
-                patient_id=get("patient"),
-                view_position=get("view"),
-                sex=get("sex"),
-                age=parse_optional_int(get("age"), path, line, options.age_column or "age"),
+                patient_id=cell(row, col, "patient"),
+                view_position=cell(row, col, "view"),
+                sex=cell(row, col, "sex"),
+                age=parse_optional_int(
+                    cell(row, col, "age"), path, line, options.age_column or "age"
+                ),
             )
         )
     require_rows(images, path)
@@ -103,7 +107,9 @@ def _labels(row, col, options: GenericOptions, path: Path, line: int) -> dict[st
         value = CELL_VALUES.get(raw.lower())
         if value is None:
             raise LabelFileError(
-                path, line, f"column {name!r}: unknown value {raw!r} (use 1/0/-1, yes/no, true/false or blank)"
+                path,
+                line,
+                f"column {name!r}: unknown value {raw!r} (use 1/0/-1, yes/no, true/false or blank)",
             )
         labels[name] = value
     return labels

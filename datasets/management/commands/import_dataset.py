@@ -14,18 +14,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True, help="Dataset name (created if new).")
         parser.add_argument("--format", required=True, choices=FORMATS)
-        parser.add_argument("--labels", required=True, type=Path, help="Label file (.csv or .csv.gz).")
-        parser.add_argument("--images", type=Path, help="Folder the images live under (inside DATASET_ROOTS).")
+        parser.add_argument(
+            "--labels", required=True, type=Path, help="Label file (.csv or .csv.gz)."
+        )
+        parser.add_argument(
+            "--images", type=Path, help="Folder the images live under (inside DATASET_ROOTS)."
+        )
         generic = parser.add_argument_group("generic format")
         generic.add_argument("--path-column", default="path")
         generic.add_argument("--labels-column", help="One column holding separated label names.")
         generic.add_argument("--separator", default="|")
-        generic.add_argument("--label-columns", help="Comma-separated names of one-per-label columns.")
+        generic.add_argument(
+            "--label-columns", help="Comma-separated names of one-per-label columns."
+        )
         generic.add_argument("--patient-column")
         generic.add_argument("--view-column")
         generic.add_argument("--sex-column")
         generic.add_argument("--age-column")
-        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument(
+            "--no-progress", action="store_true", help="Do not draw a progress bar."
+        )
 
     def handle(self, *args, **options):
         labels: Path = options["labels"]
@@ -63,7 +71,9 @@ class Command(BaseCommand):
 
     def _print_summary(self, summary):
         out = self.stdout
-        out.write(self.style.SUCCESS(f"Imported {summary.dataset.name} (slug {summary.dataset.slug})"))
+        out.write(
+            self.style.SUCCESS(f"Imported {summary.dataset.name} (slug {summary.dataset.slug})")
+        )
         out.write(f"  images:   {summary.images:,} ({summary.new_images:,} new)")
         out.write(f"  patients: {summary.patients:,}")
         out.write(f"  images whose file was not found: {summary.not_found:,}")

@@ -24,5 +24,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         count = label.images().count()
         self.stdout.write(
-            self.style.SUCCESS(f"{label.name} = {' | '.join(m.name for m in label.members.all())}: {count:,} images")
+            self.style.SUCCESS(
+                f"{label.name} = {' | '.join(m.name for m in label.members.all())}: {count:,} images"
+            )
         )
