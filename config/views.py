@@ -1,9 +1,9 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from datasets.models import Dataset
+from annotation.access import visible_datasets
 
 
 @login_required
 def home(request):
-    return render(request, "home.html", {"datasets": Dataset.objects.all()})
+    return render(request, "home.html", {"datasets": visible_datasets(request.user)})

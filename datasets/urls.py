@@ -4,5 +4,6 @@ from . import views
 
 app_name = "datasets"
 urlpatterns = [
-    path("<slug:slug>/", views.dataset_detail, name="detail"),
+    path("datasets/<slug:slug>/", views.dataset_detail, name="detail"),
+    path("images/<int:image_id>/thumbnail/", views.thumbnail, name="thumbnail"),
 ]
