@@ -21,13 +21,13 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 RED, ORANGE, GREEN = 0, 1, 2
 VERDICTS: tuple[int, int, int] = (RED, ORANGE, GREEN)
@@ -241,17 +241,18 @@ def consensus(data: ArrayLike) -> FloatArray:
 # --------------------------------------------------------------------------
 
 
-def _categories(data: FloatArray, categories: Sequence[float] | None) -> FloatArray:
+def _categories(data: FloatArray, categories: ArrayLike | None) -> FloatArray:
     if categories is not None:
         cats = np.asarray(categories, dtype=float)
         unknown = ~np.isnan(data) & ~np.isin(data, cats)
         if unknown.any():
             raise ValueError(f"values {np.unique(data[unknown])} are not in categories {cats}")
         return cats
-    return np.unique(data[~np.isnan(data)])
+    observed: FloatArray = np.unique(data[~np.isnan(data)])
+    return observed
 
 
-def category_counts(data: ArrayLike, categories: Sequence[float] | None = None) -> FloatArray:
+def category_counts(data: ArrayLike, categories: ArrayLike | None = None) -> FloatArray:
     """``items x categories`` matrix: how many readers gave each category to each item.
 
     ``data`` is ``readers x items`` with NaN for missing reads (missing reads
@@ -259,7 +260,8 @@ def category_counts(data: ArrayLike, categories: Sequence[float] | None = None) 
     """
     v = np.atleast_2d(_as_float(data))
     cats = _categories(v, categories)
-    return (v[:, :, None] == cats).sum(axis=0).astype(float)
+    counts: FloatArray = (v[:, :, None] == cats).sum(axis=0).astype(float)
+    return counts
 
 
 def _resample_indices(n_items: int, n_boot: int, seed: int) -> NDArray[np.intp]:
@@ -321,15 +323,14 @@ def bootstrap_ci(
 
 
 def _agreement_weights(q: int, weights: str | None) -> FloatArray:
-    i, j = np.indices((q, q))
+    # Agreement weights on category positions; a one-category scale has no spacing.
+    distance = np.abs(np.subtract.outer(np.arange(q), np.arange(q))) / max(q - 1, 1)
     if weights is None:
-        return (i == j).astype(float)
-    if q < 2:
-        return np.ones((q, q))
+        return np.eye(q)
     if weights == "linear":
-        return 1 - np.abs(i - j) / (q - 1)
+        return np.asarray(1 - distance, dtype=float)
     if weights == "quadratic":
-        return 1 - (i - j) ** 2 / (q - 1) ** 2
+        return np.asarray(1 - distance**2, dtype=float)
     raise ValueError(f"unknown weights {weights!r}")
 
 
@@ -337,7 +338,7 @@ def cohen_kappa(
     a: ArrayLike,
     b: ArrayLike,
     weights: Literal["linear", "quadratic"] | None = None,
-    categories: Sequence[float] | None = None,
+    categories: ArrayLike | None = None,
     level: float = 0.95,
 ) -> Estimate:
     """Cohen's kappa (1960) between two readers, optionally weighted (Cohen 1968).
@@ -374,7 +375,9 @@ def cohen_kappa(
     po = float((w * p).sum())
     pe = float(rows @ w @ cols)
     if np.isclose(pe, 1.0):
-        return _undefined("chance agreement is 1: both readers gave a single, identical category", method)
+        return _undefined(
+            "chance agreement is 1: both readers gave a single, identical category", method
+        )
     kappa = (po - pe) / (1 - pe)
     w_row = w @ cols  # w̄_i.
     w_col = rows @ w  # w̄_.j
@@ -441,7 +444,11 @@ def fleiss_kappa(
     with np.errstate(divide="ignore", invalid="ignore"):
         per_category = 1 - (n * (m - n)).sum(axis=0) / (total * (m - 1) * pq)
     per_category[pq == 0] = np.nan
-    se_null = np.sqrt(2 / (total * (m - 1))) * np.sqrt(pq.sum() ** 2 - (pq * (1 - 2 * p)).sum()) / pq.sum()
+    se_null = (
+        np.sqrt(2 / (total * (m - 1)))
+        * np.sqrt(pq.sum() ** 2 - (pq * (1 - 2 * p)).sum())
+        / pq.sum()
+    )
     return FleissKappa(
         value,
         boot.se,
@@ -487,12 +494,10 @@ def _coincidences(counts: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         coincidences = pairs / (m - 1)[:, None, None]
     coincidences[m < 2] = 0
-    return coincidences
+    return np.asarray(coincidences, dtype=float)
 
 
-def _squared_difference(
-    values: FloatArray, totals: FloatArray, level: str
-) -> FloatArray:
+def _squared_difference(values: FloatArray, totals: FloatArray, level: str) -> FloatArray:
     """Krippendorff's δ² between categories, broadcast over leading axes of ``totals``."""
     q = values.size
     if level == "nominal":
@@ -510,7 +515,9 @@ def _squared_difference(
     raise ValueError(f"unknown level {level!r}")
 
 
-def _alpha_from_coincidences(coincidences: FloatArray, values: FloatArray, level: str) -> FloatArray:
+def _alpha_from_coincidences(
+    coincidences: FloatArray, values: FloatArray, level: str
+) -> FloatArray:
     """α = 1 - (n - 1) Σ o_ck δ²_ck / Σ n_c n_k δ²_ck, over leading axes."""
     totals = coincidences.sum(axis=-1)
     n = totals.sum(axis=-1)
@@ -525,7 +532,7 @@ def _alpha_from_coincidences(coincidences: FloatArray, values: FloatArray, level
 def krippendorff_alpha(
     data: ArrayLike,
     level: Literal["nominal", "ordinal", "interval"] = "nominal",
-    categories: Sequence[float] | None = None,
+    categories: ArrayLike | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
     confidence: float = 0.95,
@@ -568,7 +575,7 @@ def krippendorff_alpha(
 
 def gwet_ac1(
     data: ArrayLike,
-    categories: Sequence[float] | None = None,
+    categories: ArrayLike | None = None,
     level: float = 0.95,
 ) -> Estimate:
     """Gwet's AC1 (Gwet 2008; Handbook of Inter-Rater Reliability, 2014).
@@ -597,7 +604,9 @@ def gwet_ac1(
     pairable = r >= 2
     q = cats.size
     if q < 2:
-        return _undefined(f"{q} category; AC1 needs at least 2 (declare them with `categories`)", method)
+        return _undefined(
+            f"{q} category; AC1 needs at least 2 (declare them with `categories`)", method
+        )
     if pairable.sum() < 2:
         return _undefined(f"{pairable.sum()} item(s) with 2+ ratings; need at least 2", method)
     n_items, n_pairable = r.size, int(pairable.sum())
