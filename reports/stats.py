@@ -37,6 +37,9 @@ FloatArray = NDArray[np.float64]
 
 DEFAULT_N_BOOT = 2000
 
+# Chance agreement this close to 1 is 1 up to rounding: kappa would be 0/0.
+_CHANCE_TOLERANCE = 1e-12
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -108,11 +111,11 @@ def proportion_ci(
     """
     if n < 0 or not 0 <= successes <= max(n, 0):
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    z = _z(level)
     if n == 0:
         return (float("nan"), float("nan"))
     alpha = 1 - level
     if method == "wilson":
-        z = _z(level)
         p = successes / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = wilson_half_width(n, p, level)
@@ -147,12 +150,11 @@ def sample_size_for_half_width(half_width: float, p: float, level: float = 0.95)
         raise ValueError(f"half_width must be in (0, 0.5), got {half_width}")
     if not 0 <= p <= 1:
         raise ValueError(f"p must be in [0, 1], got {p}")
-    high = 1
-    while wilson_half_width(high, p, level) > half_width:
-        high *= 2
-    low = high // 2  # fails the target, unless high == 1
-    if high == 1:
+    if wilson_half_width(1, p, level) <= half_width:
         return 1
+    low, high = 1, 2  # invariant: low misses the target, high meets it
+    while wilson_half_width(high, p, level) > half_width:
+        low, high = high, high * 2
     while high - low > 1:
         mid = (low + high) // 2
         if wilson_half_width(mid, p, level) <= half_width:
@@ -231,7 +233,8 @@ def consensus(data: ArrayLike) -> FloatArray:
     counts = category_counts(v, VERDICTS)
     top = counts.max(axis=1)
     n_top = (counts == top[:, None]).sum(axis=1)
-    verdict = np.where(n_top > 1, ORANGE, counts.argmax(axis=1)).astype(float)
+    majority = np.asarray(VERDICTS, dtype=float)[counts.argmax(axis=1)]
+    verdict = np.where(n_top > 1, float(ORANGE), majority)
     verdict[top == 0] = np.nan
     return verdict
 
@@ -256,7 +259,9 @@ def category_counts(data: ArrayLike, categories: ArrayLike | None = None) -> Flo
     """``items x categories`` matrix: how many readers gave each category to each item.
 
     ``data`` is ``readers x items`` with NaN for missing reads (missing reads
-    are simply not counted). Categories default to the sorted observed values.
+    are simply not counted). Categories default to the sorted observed values;
+    given ones are kept in the order given, which is the scale order for
+    weighted kappa and ordinal alpha.
     """
     v = np.atleast_2d(_as_float(data))
     cats = _categories(v, categories)
@@ -368,13 +373,13 @@ def cohen_kappa(
     cats = _categories(np.concatenate([x, y]), categories)
     q = cats.size
     table = np.zeros((q, q))
-    np.add.at(table, (np.searchsorted(cats, x), np.searchsorted(cats, y)), 1)
+    np.add.at(table, ((x[:, None] == cats).argmax(axis=1), (y[:, None] == cats).argmax(axis=1)), 1)
     p = table / n
     w = _agreement_weights(q, weights)
     rows, cols = p.sum(axis=1), p.sum(axis=0)
     po = float((w * p).sum())
     pe = float(rows @ w @ cols)
-    if np.isclose(pe, 1.0):
+    if 1 - pe < _CHANCE_TOLERANCE:
         return _undefined(
             "chance agreement is 1: both readers gave a single, identical category", method
         )
@@ -477,7 +482,7 @@ def _fleiss_from_sums(
     p_chance = ((np.asarray(category_totals) / total) ** 2).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = (p_obs - p_chance) / (1 - p_chance)
-    return np.where(np.isclose(p_chance, 1.0), np.nan, kappa)
+    return np.where(1 - p_chance < _CHANCE_TOLERANCE, np.nan, kappa)
 
 
 def _coincidences(counts: FloatArray) -> FloatArray:

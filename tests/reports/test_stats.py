@@ -315,6 +315,23 @@ def test_cohen_kappa_reproduces_statpsych_ci_kappa_example():
     assert (got.value, got.se, got.ci_low, got.ci_high) == pytest.approx(expected, abs=5e-8)
 
 
+def test_weighted_kappa_follows_the_category_order_given_like_scikit_learn():
+    rng = np.random.default_rng(13)
+    a, b = rng.choice(3, size=(2, 80)).astype(float)
+    for order in ([2, 0, 1], [1, 2, 0]):
+        expected = cohen_kappa_score(a, b, labels=order, weights="linear")
+        got = stats.cohen_kappa(a, b, weights="linear", categories=order)
+        assert got.value == pytest.approx(expected, abs=1e-12)
+
+
+def test_cohen_kappa_stays_defined_when_one_verdict_nearly_always_wins():
+    a = np.full(1_000_000, GREEN)
+    b = a.copy()
+    a[0], b[1] = RED, RED
+    expected = cohen_kappa_score(a, b)
+    assert stats.cohen_kappa(a, b).value == pytest.approx(expected, abs=1e-9)
+
+
 def test_cohen_kappa_drops_items_either_reader_missed():
     a = [GREEN, RED, None, GREEN, ORANGE, RED, GREEN]
     b = [GREEN, RED, GREEN, NAN, ORANGE, GREEN, GREEN]
