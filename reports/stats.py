@@ -560,6 +560,8 @@ def krippendorff_alpha(
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if level not in ("nominal", "ordinal", "interval"):
+        raise ValueError(f"unknown level {level!r}")
     v = np.atleast_2d(_as_float(data))
     cats = _categories(v, categories)
     method = f"bootstrap percentile over items ({n_boot} resamples, seed {seed})"
