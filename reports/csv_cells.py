@@ -1,0 +1,22 @@
+"""CSV cells safe to open in a spreadsheet.
+
+A cell starting with =, +, -, @, tab or carriage return is read as a formula by Excel and
+LibreOffice (CSV injection, OWASP). Every CSV the app writes passes its cells through
+`safe_cell`, which prefixes such text with a single quote. Numbers are left alone: a negative
+number is data, not a formula.
+"""
+
+from collections.abc import Iterable
+from numbers import Number
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_row(values: Iterable[object]) -> list[object]:
+    return [value if isinstance(value, Number) else safe_cell(value) for value in values]
