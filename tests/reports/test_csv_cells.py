@@ -17,7 +17,11 @@ def test_ordinary_text_is_unchanged(text):
 
 
 def test_numbers_stay_numbers_even_when_negative():
-    assert safe_row([-1, -0.5, 3, "-1"]) == [-1, -0.5, 3, "'-1"]
+    assert safe_row([-1, -0.5, 3, "-1.0", "-1", "-1e3"]) == [-1, -0.5, 3, "-1.0", "-1", "-1e3"]
+
+
+def test_a_number_followed_by_a_formula_is_neutralised():
+    assert safe_cell("-1+cmd()") == "'-1+cmd()"
 
 
 def test_a_written_row_reads_back_without_a_leading_formula_character():
