@@ -1,12 +1,16 @@
 """Shared fixtures: the people of an audit, dataset roots in a temporary folder, and a Celery
 runner that is eager by default and a real worker against the broker when one is configured."""
 
+import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The real public data lives beside the repository (../shared/data); override with an env var.
+SHARED_DATA = Path(
+    os.environ.get("LABEL_AUDIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NIH_LABELS = SHARED_DATA / "Data_Entry_2017_v2020.csv.gz"
 
