@@ -69,3 +69,9 @@ def task_runner(request):
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
         yield worker
+
+
+def pytest_report_header(config):
+    database = settings.DATABASES["default"]
+    broker = settings.CELERY_BROKER_URL or "none (tasks run eagerly)"
+    return [f"label-audit: database {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}, broker {broker}"]
