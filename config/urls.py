@@ -10,4 +10,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("datasets.urls")),
+    path("", include("annotation.urls")),
+    path("api/", include("annotation.api_urls")),
 ]

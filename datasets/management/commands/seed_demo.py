@@ -8,6 +8,7 @@ from datasets.services import import_dataset, merge_labels
 
 DEMO_NAME = "NIH ChestX-ray14 (demo)"
 PASSWORD = "labelaudit-demo"
+DEMO_AUDIT = "Demo audit: every label"
 USERS = (("admin", True), ("reader1", False), ("reader2", False))
 
 
@@ -33,10 +34,14 @@ class Command(BaseCommand):
             merge_labels(dataset=dataset, name="Opacity",
                          members=["Atelectasis", "Consolidation", "Infiltration", "Pneumonia"])  # fmt: skip
         self._users()
+        audit = self._audit(dataset)
         self.stdout.write(self.style.SUCCESS(
             f"Demo dataset {dataset.name}: {summary.images:,} images of {summary.patients:,} patients "
             f"(real NIH labels, placeholder pictures)."
         ))  # fmt: skip
+        self.stdout.write(
+            f"Demo audit {audit.name!r}: {audit.samples.count():,} tiles, readers reader1 and reader2."
+        )
         self.stdout.write("Log in at http://127.0.0.1:8000/ as:")
         for username, is_admin in USERS:
             role = "admin" if is_admin else "reader"
@@ -51,3 +56,18 @@ class Command(BaseCommand):
             if created:
                 user.set_password(PASSWORD)
                 user.save()
+
+    def _audit(self, dataset):
+        """A ready audit of every label (Opacity included), 36 images (2 grids) per label."""
+        from annotation.models import Audit
+        from annotation.services import build_sample_set, create_audit
+
+        readers = list(get_user_model().objects.filter(username__in=["reader1", "reader2"]))
+        audit = Audit.objects.filter(dataset=dataset, name=DEMO_AUDIT).first()
+        if audit is None:
+            audit = create_audit(
+                dataset=dataset, name=DEMO_AUDIT, per_label=36, readers=readers, build=False
+            )
+        if audit.status != Audit.Status.READY:
+            build_sample_set(audit=audit)
+        return audit
