@@ -93,6 +93,7 @@ def import_dataset(
              for image in parsed.images for label, value in image.labels.items()],
             fresh=fresh,
         )  # fmt: skip
+        bulk.refresh_statistics()
     summary = summarise(dataset)
     summary.new_images = summary.images - before
     summary.ambiguous = ambiguous
