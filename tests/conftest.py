@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
 # The real public data lives beside the repository (../shared/data); override with an env var.
 SHARED_DATA = Path(
@@ -27,6 +27,38 @@ def dataset_root(tmp_path, settings):
     root.mkdir()
     settings.DATASET_ROOTS = [root]
     return root
+
+
+@pytest.fixture(scope="module")
+def nih_full(django_db_setup, django_db_blocker):
+    """The full NIH label file (112,120 images) imported once per test module that asks for it.
+
+    The import runs in a transaction opened here and rolled back after the module's last test,
+    so no other module ever sees it; but once set up, every later test of the module sees it, so
+    use it in a module whose tests all expect it. The module's tests use plain `db` (never
+    transaction=True): each runs in a savepoint inside that transaction, and its own writes roll
+    back after it.
+    Returns the ImportSummary of the import.
+    """
+    from datasets.services import import_dataset
+
+    atomic = transaction.atomic()
+    with django_db_blocker.unblock():
+        atomic.__enter__()
+        try:
+            summary = import_dataset(
+                name="NIH ChestX-ray14 (full)", fmt="chestxray14", labels=NIH_LABELS
+            )
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    try:
+        yield summary
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
 
 
 @pytest.fixture

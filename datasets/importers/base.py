@@ -148,6 +148,9 @@ def check_field_count(row: list[str], header: list[str], path: Path, line: int) 
 def safe_relative_path(raw: str, path: Path, line: int) -> str:
     """The image path as a clean relative POSIX path; absolute or climbing paths are refused."""
     value = raw.strip().replace("\\", "/")
+    plain_name = "/" not in value and value not in ("", ".", "..") and value[1:2] != ":"
+    if plain_name and "\x00" not in value:
+        return value  # a plain file name (every NIH row): nothing to normalise
     if not value:
         raise LabelFileError(path, line, "empty image path")
     if "\x00" in value:

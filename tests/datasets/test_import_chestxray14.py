@@ -1,34 +1,15 @@
-"""Importing the NIH ChestX-ray14 label file, the real one and real slices of it."""
+"""Importing real slices of the NIH ChestX-ray14 label file (the full file: test_import_nih_full)."""
 
 import gzip
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count
 
 from datasets.models import Dataset, Image, ImageLabel, Label
 from datasets.services import import_dataset
-from tests.conftest import FIXTURES, NIH_LABELS
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.django_db
-
-# ../shared/data/README.md, facts of the 2020 file.
-NIH_COUNTS = {
-    "No Finding": 60361, "Infiltration": 19894, "Effusion": 13317, "Atelectasis": 11559,
-    "Nodule": 6331, "Mass": 5782, "Pneumothorax": 5302, "Consolidation": 4667,
-    "Pleural_Thickening": 3385, "Cardiomegaly": 2776, "Emphysema": 2516, "Edema": 2303,
-    "Fibrosis": 1686, "Pneumonia": 1431, "Hernia": 227,
-}  # fmt: skip
-
-
-def test_the_full_nih_file_gives_the_published_counts():
-    summary = import_dataset(name="NIH", fmt="chestxray14", labels=NIH_LABELS)
-    assert summary.images == 112_120
-    assert summary.patients == 30_805
-    assert summary.label_counts == NIH_COUNTS
-    views = dict(Image.objects.values_list("view_position").annotate(n=Count("id")))
-    assert views == {"PA": 67_310, "AP": 44_810}
-    assert ImageLabel.objects.count() == sum(NIH_COUNTS.values())
 
 
 def test_a_row_keeps_every_field_of_the_file():
