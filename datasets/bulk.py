@@ -2,14 +2,19 @@
 
 PostgreSQL loads with COPY (an ORM row-by-row or plain bulk_create path is 5-10x slower on the
 112,120-row NIH file); SQLite with one executemany in the caller's transaction. A first import
-copies straight into the tables; a re-import goes through an upsert that rewrites only rows
-whose values changed, so importing the same file twice changes nothing.
+copies straight into the tables, with image ids reserved up front so the image labels need no
+read-back of the ids; a re-import goes through an upsert that rewrites only rows whose values
+changed, so importing the same file twice changes nothing.
+
+A large first import on PostgreSQL also drops the foreign keys of the two tables for the load
+and adds them back after it (see `foreign_keys_suspended`).
 """
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from django.db import connection
 
@@ -26,17 +31,91 @@ _UPDATABLE = ("path", "patient_id", "study", "view_position", "sex", "age", "wid
 LABEL_COLUMNS = ("image_id", "label_id", "value")
 
 
+# A first import at least this large, into tables holding fewer rows than it brings, loads with
+# the foreign keys suspended: re-checking them all once costs less than a check per row.
+SUSPEND_FOREIGN_KEYS_FROM = 20_000
+
+
 def image_row(dataset_id: int, image: ParsedImage, found: bool) -> tuple:
     return (
         dataset_id, image.key, image.path, image.patient_id, image.study, image.view_position,
         image.sex, image.age, image.width, image.height, image.pixel_spacing_x,
-        image.pixel_spacing_y, json.dumps(image.metadata), found, "",
+        image.pixel_spacing_y, json.dumps(image.metadata) if image.metadata else "{}", found, "",
     )  # fmt: skip
 
 
-def write_images(rows: Sequence[tuple], *, fresh: bool) -> None:
-    _write("datasets_image", IMAGE_COLUMNS, rows, conflict=("dataset_id", "key"),
+def write_images(rows: Sequence[tuple], *, fresh: bool, ids: Sequence[int] | None = None) -> None:
+    """Write image rows; `ids` (fresh imports only): the id of each row, from reserve_ids."""
+    columns = IMAGE_COLUMNS
+    if ids is not None:
+        rows = [(image_id, *row) for image_id, row in zip(ids, rows, strict=True)]
+        columns = ("id", *IMAGE_COLUMNS)
+    _write("datasets_image", columns, rows, conflict=("dataset_id", "key"),
            updatable=_UPDATABLE, fresh=fresh, text_columns=_TEXT_COLUMNS)  # fmt: skip
+
+
+def reserve_ids(count: int) -> list[int]:
+    """`count` unused ids for new images, taken in the import's transaction.
+
+    PostgreSQL: drawn from the table's own sequence (safe against concurrent imports).
+    SQLite: the ids after the highest ever used; the transaction holds SQLite's single write
+    lock from its start (settings: transaction_mode IMMEDIATE), so nobody else can take them.
+    """
+    if count == 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('datasets_image', 'id')) "
+                "FROM generate_series(1, %s)",
+                [count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT MAX(n) FROM (SELECT MAX(id) AS n FROM datasets_image UNION ALL "
+            "SELECT seq FROM sqlite_sequence WHERE name = 'datasets_image')"
+        )
+        first = (cursor.fetchone()[0] or 0) + 1
+        return list(range(first, first + count))
+
+
+@contextlib.contextmanager
+def foreign_keys_suspended(rows: int, *, fresh: bool) -> Iterator[bool]:
+    """On PostgreSQL, drop the foreign keys of datasets_image and datasets_imagelabel for a
+    large first import and add them back (same names and definitions) when it is loaded.
+
+    Each FK is otherwise checked per row (a deferred trigger: 250,000 index probes and row
+    locks at commit for the NIH file); adding it back checks every row in one join. Only worth
+    it when the load outweighs what the tables already hold (`rows` at least
+    SUSPEND_FOREIGN_KEYS_FROM and more than the images already stored), since adding a key back
+    re-checks the whole table. The price: the ALTERs lock the datasets tables against readers
+    until the import commits (seconds). Inside the import's transaction, so a failed import
+    rolls the drop back with everything else. Yields whether the keys were suspended.
+    """
+    if connection.vendor != "postgresql" or not fresh or rows < SUSPEND_FOREIGN_KEYS_FROM:
+        yield False
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'datasets_image'::regclass")
+        if cursor.fetchone()[0] >= rows:  # an estimate (-1: never analysed) is enough here
+            yield False
+            return
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid IN ('datasets_image'::regclass, "
+            "'datasets_imagelabel'::regclass) ORDER BY conname"
+        )
+        keys = cursor.fetchall()
+        # ALTER TABLE refuses a table with pending deferred checks (the dataset and label rows
+        # this import just wrote): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table, name, _ in keys:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    yield True
+    with connection.cursor() as cursor:
+        for table, name, definition in keys:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def write_image_labels(rows: Sequence[tuple], *, fresh: bool) -> None:
@@ -73,9 +152,9 @@ def _write(table, columns, rows, *, conflict, updatable, fresh, text_columns) ->
             _copy_upsert(table, columns, rows, conflict, updatable, text_columns)
     else:
         placeholders = ", ".join(["%s"] * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) " + _on_conflict(
-            table, conflict, updatable
-        )
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+        if not fresh:
+            sql += " " + _on_conflict(table, conflict, updatable)
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
 

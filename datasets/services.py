@@ -82,17 +82,27 @@ def import_dataset(
         label_ids = _ensure_labels(dataset, parsed)
         before = dataset.images.count()
         fresh = before == 0
-        bulk.write_images(
-            [bulk.image_row(dataset.pk, image, locations.get(image.key) is not None)
-             for image in _with_paths(parsed, locations)],
-            fresh=fresh,
-        )  # fmt: skip
-        ids = bulk.image_ids(dataset.pk)
-        bulk.write_image_labels(
-            [(ids[image.key], label_ids[label], value)
-             for image in parsed.images for label, value in image.labels.items()],
-            fresh=fresh,
-        )  # fmt: skip
+        rows = [
+            bulk.image_row(dataset.pk, image, locations.get(image.key) is not None)
+            for image in _with_paths(parsed, locations)
+        ]
+        with bulk.foreign_keys_suspended(len(rows), fresh=fresh):
+            if fresh:
+                reserved = bulk.reserve_ids(len(rows))
+                bulk.write_images(rows, fresh=True, ids=reserved)
+                ids = {
+                    image.key: image_id
+                    for image, image_id in zip(parsed.images, reserved, strict=True)
+                }
+            else:
+                bulk.write_images(rows, fresh=False)
+                ids = bulk.image_ids(dataset.pk)
+            del rows
+            bulk.write_image_labels(
+                [(ids[image.key], label_ids[label], value)
+                 for image in parsed.images for label, value in image.labels.items()],
+                fresh=fresh,
+            )  # fmt: skip
         bulk.refresh_statistics()
     summary = summarise(dataset)
     summary.new_images = summary.images - before
@@ -103,7 +113,8 @@ def import_dataset(
 def summarise(dataset: Dataset) -> ImportSummary:
     images = dataset.images
     counts = dict(
-        ImageLabel.objects.filter(image__dataset=dataset, value=ImageLabel.Value.POSITIVE)
+        # By the label's dataset: an image and its labels share one, and this skips a join.
+        ImageLabel.objects.filter(label__dataset=dataset, value=ImageLabel.Value.POSITIVE)
         .values_list("label__name")
         .annotate(n=Count("id"))
         .order_by("-n", "label__name")

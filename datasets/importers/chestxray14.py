@@ -79,8 +79,8 @@ def _row_reader(header: list[str], path: Path):
 
     def read(row: list[str], line: int) -> ParsedImage:
         row.append("")
-        key, found, patient, follow_up, age, sex, view, width, height, sx, sy = (
-            value.strip() for value in pick(row)
+        key, found, patient, follow_up, age, sex, view, width, height, sx, sy = map(
+            str.strip, pick(row)
         )
         if not key:
             raise LabelFileError(path, line, "empty Image Index")

@@ -4,7 +4,9 @@ import gzip
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
 
+from datasets import bulk
 from datasets.models import Dataset, Image, ImageLabel, Label
 from datasets.services import import_dataset
 from tests.conftest import FIXTURES
@@ -129,3 +131,29 @@ def test_the_patient_count_of_the_slice_is_exact():
     summary = import_dataset(name="NIH", fmt="chestxray14", labels=FIXTURES / "nih_first300.csv")
     rows = (FIXTURES / "nih_first300.csv").read_text().splitlines()[1:]
     assert summary.patients == len({row.split(",")[3] for row in rows})
+
+
+def test_only_a_large_first_load_on_postgresql_suspends_the_foreign_keys():
+    def suspended(rows, fresh):
+        with transaction.atomic(), bulk.foreign_keys_suspended(rows, fresh=fresh) as done:
+            return done
+
+    assert not suspended(bulk.SUSPEND_FOREIGN_KEYS_FROM - 1, fresh=True)
+    assert not suspended(10**6, fresh=False)  # a re-import: the tables hold the rows already
+    assert suspended(10**6, fresh=True) == (connection.vendor == "postgresql")
+    # The keys are back (and checked) after the block.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Image.objects.create(dataset_id=10**9, key="x.png", path="x.png")
+        connection.check_constraints()
+
+
+def test_a_fresh_import_never_reuses_the_ids_of_deleted_images():
+    labels = FIXTURES / "nih_first300.csv"
+    first = import_dataset(name="NIH", fmt="chestxray14", labels=labels).dataset
+    highest = Image.objects.order_by("-id").values_list("id", flat=True).first()
+    first.delete()
+    second = import_dataset(name="NIH again", fmt="chestxray14", labels=labels).dataset
+    ids = list(Image.objects.filter(dataset=second).values_list("id", flat=True))
+    assert len(ids) == 300 and min(ids) > highest
+    # Every pair points at an image of the new dataset.
+    assert ImageLabel.objects.filter(image__dataset=second).count() == ImageLabel.objects.count()

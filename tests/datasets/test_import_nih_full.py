@@ -9,6 +9,7 @@ import gzip
 from collections import Counter
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 
 from datasets.models import Image, ImageLabel
@@ -84,3 +85,24 @@ def test_opacity_holds_every_image_with_any_of_its_four_members(nih_full):
     # Fewer than the members' sum: many images carry two of the four.
     assert len(expected) < sum(NIH_COUNTS[name] for name in OPACITY)
     assert Counter(len(set(r["Finding Labels"].split("|")) & set(OPACITY)) for r in _rows())[2] > 0
+
+
+def test_the_foreign_keys_hold_after_the_large_first_import(nih_full):
+    # On PostgreSQL the import loads with its foreign keys dropped and adds them back.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid IN ('datasets_image'::regclass, 'datasets_imagelabel'::regclass)"
+            )
+            definitions = sorted(row[0] for row in cursor.fetchall())
+        assert [d.split(" REFERENCES ")[0] for d in definitions] == [
+            "FOREIGN KEY (dataset_id)",
+            "FOREIGN KEY (image_id)",
+            "FOREIGN KEY (label_id)",
+        ]
+        assert all(d.endswith("DEFERRABLE INITIALLY DEFERRED") for d in definitions)
+    label = nih_full.dataset.labels.get(name="Mass")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ImageLabel.objects.create(image_id=10**9, label=label)
+        connection.check_constraints()
