@@ -132,6 +132,19 @@ def column_index(header: list[str], path: Path, name: str, *, required: bool = T
         ) from None
 
 
+def reject_unknown_columns(header: list[str], known, path: Path, format_name: str) -> None:
+    """A closed format's header names only its own columns: anything else means a wrong file
+    (or a misspelt column) and is refused, naming it and what the format has."""
+    unknown = [name for name in header if name not in known]
+    if unknown:
+        raise LabelFileError(
+            path,
+            1,
+            f"unknown column(s) {', '.join(map(repr, unknown))} for a {format_name} file "
+            f"(its columns: {', '.join(known)})",
+        )
+
+
 def cell(row: list[str], columns: dict[str, int | None], name: str) -> str:
     """The stripped value of an optional column, or '' when the file has no such column."""
     index = columns.get(name)

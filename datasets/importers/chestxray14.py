@@ -20,6 +20,7 @@ from .base import (
     parse_optional_float,
     parse_optional_int,
     reject_duplicate_keys,
+    reject_unknown_columns,
     require_rows,
     safe_relative_path,
 )
@@ -74,6 +75,7 @@ def _row_reader(header: list[str], path: Path):
         column_index(header, path, name, required=position < 3)
         for position, name in enumerate(_COLUMNS)
     ]
+    reject_unknown_columns(header, _COLUMNS, path, "ChestX-ray14")
     pick = itemgetter(*(-1 if index is None else index for index in indices))
     parsed_labels: dict[str, dict[str, int]] = {}
 
