@@ -56,16 +56,23 @@ def import_dataset(
     images: Path | None = None,
     generic_options: GenericOptions | None = None,
     progress: Progress | None = None,
+    stage: Callable[[str], None] | None = None,
     user=None,
 ) -> ImportSummary:
     """Import a label file into the dataset `name` (created if new), all or nothing.
 
     Raises LabelFileError (file, line, reason) for a bad file and PathRefused for an image
-    folder outside settings.DATASET_ROOTS; nothing is written in either case.
+    folder outside settings.DATASET_ROOTS; nothing is written in either case. `progress` gets
+    the bytes of the label file read so far; `stage` a line for each step after the reading.
     """
     root = allowed_root(images) if images else None
     parsed = parse_label_file(fmt, Path(labels), generic_options=generic_options, progress=progress)
+    if stage and root is not None:
+        stage(f"looking for the image files under {root}")
     locations, ambiguous = _locate(parsed, root)
+    if stage:
+        pairs = sum(len(image.labels) for image in parsed.images)
+        stage(f"writing {len(parsed.images):,} images and {pairs:,} image labels")
 
     with transaction.atomic():
         dataset, created = Dataset.objects.get_or_create(
@@ -104,6 +111,8 @@ def import_dataset(
                 fresh=fresh,
             )  # fmt: skip
         bulk.refresh_statistics()
+    if stage:
+        stage("counting")
     summary = summarise(dataset)
     summary.new_images = summary.images - before
     summary.ambiguous = ambiguous

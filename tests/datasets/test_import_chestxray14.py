@@ -157,3 +157,16 @@ def test_a_fresh_import_never_reuses_the_ids_of_deleted_images():
     assert len(ids) == 300 and min(ids) > highest
     # Every pair points at an image of the new dataset.
     assert ImageLabel.objects.filter(image__dataset=second).count() == ImageLabel.objects.count()
+
+
+def test_the_steps_after_reading_are_reported(dataset_root):
+    steps, read = [], []
+    import_dataset(name="NIH", fmt="chestxray14", labels=FIXTURES / "nih_first300.csv",
+                   images=dataset_root, progress=read.append, stage=steps.append)  # fmt: skip
+    pairs = ImageLabel.objects.count()
+    assert steps == [
+        f"looking for the image files under {dataset_root}",
+        f"writing 300 images and {pairs} image labels",
+        "counting",
+    ]
+    assert read[-1] == (FIXTURES / "nih_first300.csv").stat().st_size
