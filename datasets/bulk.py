@@ -54,12 +54,21 @@ def write_images(rows: Sequence[tuple], *, fresh: bool, ids: Sequence[int] | Non
            updatable=_UPDATABLE, fresh=fresh, text_columns=_TEXT_COLUMNS)  # fmt: skip
 
 
+def lock_for_import() -> None:
+    """Imports into one PostgreSQL database take turns: the first thing an import's transaction
+    does, so a waiting import holds no other lock (two imports each holding what the other
+    needs for its ALTERs would deadlock). Readers are not blocked by this lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE datasets_image IN SHARE ROW EXCLUSIVE MODE")
+
+
 def reserve_ids(count: int) -> list[int]:
     """`count` consecutive unused ids for new images, taken in the import's transaction.
 
     PostgreSQL: one jump of the table's sequence (a nextval per row costs a second on the NIH
-    file), made safe by locking the table against other writers until the import commits
-    (readers go on; a second import waits for this one). SQLite: the ids after the highest
+    file), made safe by the lock_for_import lock against other writers of the table, held
+    until the import commits. SQLite: the ids after the highest
     ever used; the transaction holds SQLite's single write lock from its start (settings:
     transaction_mode IMMEDIATE), so nobody else can take them.
     """

@@ -75,6 +75,7 @@ def import_dataset(
         stage(f"writing {len(parsed.images):,} images and {pairs:,} image labels")
 
     with transaction.atomic():
+        bulk.lock_for_import()
         dataset, created = Dataset.objects.get_or_create(
             name=name, defaults={"slug": _unique_slug(name), "format": fmt, "created_by": user}
         )
