@@ -7,7 +7,8 @@ read-back of the ids; a re-import goes through an upsert that rewrites only rows
 changed, so importing the same file twice changes nothing.
 
 A large first import on PostgreSQL also drops the foreign keys of the two tables for the load
-and adds them back after it (see `foreign_keys_suspended`).
+and adds them back after it (see `foreign_keys_suspended`); imports take turns
+(`lock_for_import`), then ANALYZE the loaded tables (`refresh_statistics`).
 """
 
 import contextlib
