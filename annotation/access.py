@@ -5,7 +5,7 @@ Roles: admin (staff or superuser: everything); maintainer of a dataset (its imag
 and per audit reader, adjudicator, researcher (Membership rows).
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from datasets.models import Dataset, Image
@@ -56,12 +56,17 @@ def audit_for(user, audit_id: int, *roles: str) -> Audit:
 
 def image_for(user, image_id: int) -> Image:
     """The image if the user manages its dataset or it is a tile of one of the user's audits,
-    else 404."""
-    image = Image.objects.select_related("dataset").filter(pk=image_id).first()
-    if image is None or not user.is_authenticated:
+    else 404. One query: it guards every thumbnail of every grid (the hot path)."""
+    if not user.is_authenticated:
         raise Http404("No such image")
-    if is_admin(user) or image.dataset.maintainers.filter(pk=user.pk).exists():
-        return image
-    if not Sample.objects.filter(image=image, audit__memberships__user=user).exists():
+    images = Image.objects.select_related("dataset").filter(pk=image_id)
+    if not is_admin(user):
+        maintains = Dataset.maintainers.through.objects.filter(
+            dataset_id=OuterRef("dataset_id"), user_id=user.pk
+        )
+        reads = Sample.objects.filter(image_id=OuterRef("pk"), audit__memberships__user_id=user.pk)
+        images = images.filter(Exists(maintains) | Exists(reads))
+    image = images.first()
+    if image is None:
         raise Http404("No such image")
     return image
