@@ -117,12 +117,19 @@ _DECODED_KEEP = 3
 
 
 def decoded_for(image: Image, min_size: int | None) -> Decoded:
-    key = (image.pk, image.path, min_size)
+    source = source_path(image)
+    try:
+        stat = source.stat()
+    except FileNotFoundError:
+        raise Unreadable("file not found") from None
+    except OSError as error:
+        raise Unreadable(f"cannot read the file ({error.strerror})") from None
+    key = (image.pk, str(source), stat.st_mtime_ns, stat.st_size, min_size)
     with _decoded_lock:
         if key in _decoded_lru:
             _decoded_lru.move_to_end(key)
             return _decoded_lru[key]
-    decoded = decode(source_path(image), min_size=min_size, max_pixels=settings.IMAGE_MAX_PIXELS)
+    decoded = decode(source, min_size=min_size, max_pixels=settings.IMAGE_MAX_PIXELS)
     with _decoded_lock:
         _decoded_lru[key] = decoded
         while len(_decoded_lru) > _DECODED_KEEP:
