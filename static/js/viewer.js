@@ -68,7 +68,8 @@
       // Past the viewer rendition's own pixels, switch to the original resolution.
       const screenPixels = natural.w * view.fit * view.scale * (window.devicePixelRatio || 1);
       const renditionPixels = Math.min(natural.w, (1024 * natural.w) / Math.max(natural.w, natural.h));
-      if (!usingOriginal && screenPixels > renditionPixels * 1.1) {
+      const reduced = Math.max(natural.w, natural.h) > 1024; // else the viewer image is the original
+      if (!usingOriginal && reduced && screenPixels > renditionPixels * 1.1) {
         usingOriginal = true;
         request(true);
       }
@@ -265,7 +266,8 @@
       else if (event.shiftKey && key === "ArrowRight") adjust(step * 2, 0);
       else if (event.shiftKey && key === "ArrowUp") adjust(0, step / 2);
       else if (event.shiftKey && key === "ArrowDown") adjust(0, -step / 2);
-      else if (view.scale > 1 && key.startsWith("Arrow")) {
+      else if (key.startsWith("Arrow") && !event.shiftKey) {
+        // pan when zoomed; either way the arrows stay in the viewer, not the grid behind it
         const move = 60;
         if (key === "ArrowLeft") view.x += move;
         if (key === "ArrowRight") view.x -= move;
@@ -308,7 +310,31 @@
     true,
   );
 
+  // The grid's dialog: a bare tile image put there (by a grid that does not load the fragment
+  // itself) is upgraded to the full viewer of that image.
+  function watchDialog() {
+    const body = document.getElementById("viewer-body");
+    if (!body || body.dataset.viewerWatched) return;
+    body.dataset.viewerWatched = "1";
+    new MutationObserver(() => {
+      const bare = body.querySelector(":scope > img");
+      const match = bare && (bare.getAttribute("src") || "").match(/^(.*\/images\/\d+\/)(thumbnail|render\/\w+)\/?/);
+      if (!match) return;
+      fetch(match[1] + "viewer/", { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+        .then((html) => {
+          if (!body.contains(bare)) return; // closed or replaced meanwhile
+          body.innerHTML = html;
+          init(body);
+          const stage = body.querySelector(".viewer-stage");
+          if (stage) stage.focus();
+        })
+        .catch(() => {}); // the bare image stays: still a picture
+    }).observe(body, { childList: true });
+  }
+
   function init(root) {
+    watchDialog();
     (root || document).querySelectorAll(".viewer-stage").forEach(setup);
     if (root && root.matches && root.matches(".viewer-stage")) setup(root);
   }
