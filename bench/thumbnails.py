@@ -86,14 +86,18 @@ def configure_django(database_url: str = "") -> None:
     django.setup()
 
 
-def median_ms(function, runs: int) -> float:
-    function()  # warm up: imports, codec initialisation
-    times = []
+def interleaved_ms(functions: list, runs: int) -> list[float]:
+    """Median ms of each function, calls interleaved (a, b, c, a, b, c...) so that a busy moment
+    of the shared machine falls on all of them alike; the ratios are what to read."""
+    for function in functions:
+        function()  # warm up: imports, codec initialisation
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            times[index].append(time.perf_counter() - start)
+    return [statistics.median(each) * 1000 for each in times]
 
 
 # --- 1. creation ------------------------------------------------------------------------------
@@ -205,21 +209,18 @@ def bench_creation(runs: int) -> list[str]:
     for name, path in files.items():
         heavy = "2000 lossless" in name or "uncompressed" in name
         n = max(3, runs // 3) if heavy else runs
-        our = median_ms(lambda path=path: ours(path), n)
         label, function = alternative(name, path)
-        alt = median_ms(function, n)
         floor_label, floor_function = floor(name, path)
-        base = median_ms(floor_function, max(3, n // 2))
+        our, alt, base = interleaved_ms([lambda path=path: ours(path), function, floor_function], n)
         lines.append(f"| {name} | {our:.1f} | {alt:.1f} | {our / alt:.2f} | {base:.1f} |")
         notes.append(f"- {name}: alternative = {label}; floor = {floor_label}")
     tile = Image.open(io.BytesIO(ours(files["PNG 8-bit 1024"])))
-    jpeg = median_ms(lambda: to_jpeg(tile), runs * 3)
 
     def webp():
         buffer = io.BytesIO()
         tile.save(buffer, format="WEBP", quality=85, method=2)
 
-    webp_ms = median_ms(webp, runs * 3)
+    jpeg, webp_ms = interleaved_ms([lambda: to_jpeg(tile), webp], runs * 3)
     notes.append(
         f"- encoding one 256 px tile: JPEG q85 {jpeg:.2f} ms, WebP q85 method 2 {webp_ms:.2f} ms"
     )
@@ -356,6 +357,15 @@ def bench_serving(files, seconds: float, rounds: int, app: str = "config.wsgi:ap
                 b"HTTP/1.1 304",
             ),
         }
+        latency = {}
+        for name, (raw, expect) in cases.items():  # one request at a time: the cost of each
+            times = []
+            for _ in range(100):
+                start = time.perf_counter()
+                answer = fetch(raw)
+                times.append(time.perf_counter() - start)
+                assert answer.startswith(expect), answer[:80]
+            latency[name] = statistics.median(times) * 1000
         results = {name: [] for name in cases}
         for _ in range(rounds):  # interleaved, so a busy moment of the machine hits every case
             for name, (raw, expect) in cases.items():
@@ -365,12 +375,13 @@ def bench_serving(files, seconds: float, rounds: int, app: str = "config.wsgi:ap
         server.wait(timeout=20)
     baseline = statistics.median(results["whitenoise, same file"])
     lines = [
-        f"| served by (gunicorn, {WORKERS} sync workers, same run) | requests/s (median of rounds) | vs whitenoise |",
-        "| --- | --- | --- |",
+        f"| served by (gunicorn, {WORKERS} sync workers, same run) | requests/s (median of rounds) "
+        "| vs whitenoise | one request alone (ms, median of 100) |",
+        "| --- | --- | --- | --- |",
     ]
     for name, values in results.items():
         rate = statistics.median(values)
-        lines.append(f"| {name} | {rate:.0f} | {rate / baseline:.2f}x |")
+        lines.append(f"| {name} | {rate:.0f} | {rate / baseline:.2f}x | {latency[name]:.2f} |")
     lines.append("")
     lines.append(
         f"- {rounds} interleaved rounds of {seconds:g} s, 4 client threads, a new connection per request"

@@ -174,3 +174,20 @@ def test_a_failure_to_warm_never_fails_the_build(dataset_root, reader, monkeypat
     monkeypatch.setattr(warm_thumbnails, "delay", broken)
     assert build_sample_set(audit.pk) == 3
     assert Audit.objects.get(pk=audit.pk).status == Audit.Status.READY
+
+
+@pytest.mark.django_db
+def test_the_retry_command_forgets_recorded_reasons(dataset_root):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    dataset, _, images = make_dataset(dataset_root, count=3, broken={0, 1})
+    warm([image.pk for image in images])
+    assert Image.objects.exclude(unreadable_reason="").count() == 2
+    (dataset_root / "000.png").write_bytes((dataset_root / "002.png").read_bytes())  # fixed
+    out = StringIO()
+    call_command("retry_unreadable", dataset.slug, stdout=out)
+    assert "2 image(s)" in out.getvalue()
+    result = warm([image.pk for image in images])
+    assert (result.rendered, result.unreadable) == (2, 1)
