@@ -135,13 +135,73 @@ def test_a_missing_image_is_404(reader_client):
     assert reader_client.get(reverse("datasets:thumbnail", args=[999_999])).status_code == 404
 
 
-def test_the_tile_costs_one_query_after_the_session_and_user(reader_client, images):
+def test_the_tile_costs_two_queries_the_session_then_user_image_and_access(reader_client, images):
     reader_client.get(thumb(images["a"]))  # rendered and cached
     with CaptureQueriesContext(connection) as queries:
         response = reader_client.get(thumb(images["a"]))
     assert response.status_code == 200
-    tables = [q["sql"] for q in queries.captured_queries]
-    assert len(tables) == 3, tables  # session, user, image with its access check
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2, statements
+    assert "django_session" in statements[0] and "auth_user" in statements[1]
+
+
+def test_after_logout_the_tile_is_refused(reader_client, images):
+    assert reader_client.get(thumb(images["a"])).status_code == 200
+    reader_client.post("/accounts/logout/")
+    response = reader_client.get(thumb(images["a"]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_password_change_ends_the_session_for_tiles_too(reader_client, reader, images):
+    assert reader_client.get(thumb(images["a"])).status_code == 200
+    reader.set_password("a-new-long-password-77")
+    reader.save()
+    assert reader_client.get(thumb(images["a"])).status_code == 302
+
+
+def test_a_deactivated_user_gets_no_tile(reader_client, reader, images):
+    reader.is_active = False
+    reader.save()
+    assert reader_client.get(thumb(images["a"])).status_code == 302
+
+
+def test_an_expired_session_gets_no_tile(reader_client, images):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+    assert reader_client.get(thumb(images["a"])).status_code == 302
+
+
+def test_a_forged_session_cookie_gets_no_tile(client, images, audit, settings):
+    client.cookies[settings.SESSION_COOKIE_NAME] = "x" * 32
+    assert client.get(thumb(images["a"])).status_code == 302
+
+
+def test_the_fast_path_and_image_for_agree_for_every_kind_of_user(
+    client, django_user_model, password, dataset, images, audit, reader, outsider, admin_user
+):
+    """Whoever asks, the tile view answers as image_for decides (200 or 404)."""
+    from django.http import Http404
+
+    from annotation.access import image_for
+
+    maintainer = django_user_model.objects.create_user("maria", password=password)
+    dataset.maintainers.add(maintainer)
+    other = Dataset.objects.create(
+        name="Other", slug="other", format="generic", root=str(dataset.root)
+    )
+    elsewhere = Image.objects.create(dataset=other, key="x", path="images_001/a.png")
+    for user in (reader, outsider, admin_user, maintainer):
+        client.login(username=user.username, password=password)
+        for image in (images["a"], elsewhere):
+            try:
+                image_for(user, image.pk)
+                expected = 200
+            except Http404:
+                expected = 404
+            assert client.get(thumb(image)).status_code == expected, (user.username, image.key)
+        client.logout()
 
 
 # --- caching -------------------------------------------------------------------------------
