@@ -64,7 +64,8 @@ def audit_for(user, audit_id: int, *roles: str) -> Audit:
 
 # image_for guards every tile of every grid, so it is one hand-written query: the ORM spends
 # milliseconds building and compiling these two EXISTS on each call, fifty times what the query
-# itself costs (bench/thumbnails.py). Same rule as the docstring; keep them in step.
+# itself costs (bench/thumbnails.py). Same rule as the docstring; keep them in step. Table names
+# come from the models, values are always parameters.
 _MAY_SEE_IMAGE = f"""(
         EXISTS (SELECT 1 FROM {Dataset.maintainers.through._meta.db_table} m
                 WHERE m.dataset_id = i.dataset_id AND m.user_id = %s)
@@ -72,7 +73,6 @@ _MAY_SEE_IMAGE = f"""(
                    JOIN {Membership._meta.db_table} ms ON ms.audit_id = s.audit_id
                    WHERE s.image_id = i.id AND ms.user_id = %s))"""
 _IMAGE_FOR_SQL = f"SELECT i.* FROM {Image._meta.db_table} i WHERE i.id = %s AND {_MAY_SEE_IMAGE}"
-# noqa above and below: table names come from the models, values are parameters
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
