@@ -45,7 +45,7 @@ def nih_rows() -> tuple[tuple[str, frozenset[str], str, str], ...]:
 
 def expected_keys(label, *, members=(), seed=7, n=126, per_patient=True, sole=False, view=""):
     """The documented rule, restated: sort by key, shuffle with Random(f"{seed}:{label}"),
-    take images in that order skipping a patient already taken, until n."""
+    read from the end, take images in that order skipping a patient already taken, until n."""
     own = set(members) or {label}
     keys = sorted(
         key
@@ -54,6 +54,7 @@ def expected_keys(label, *, members=(), seed=7, n=126, per_patient=True, sole=Fa
     )
     patient_of = {key: patient for key, _, patient, _ in nih_rows()}
     random.Random(f"{seed}:{label}").shuffle(keys)
+    keys.reverse()
     chosen, patients = [], set()
     for key in keys:
         if n is not None and len(chosen) == n:
