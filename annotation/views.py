@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from reports.stats import wilson_half_width
 
@@ -40,6 +41,9 @@ def audit_detail(request, audit_id):
         "tags": audit.tags.all(),
     }
     if request.htmx and request.GET.get("part") == "build":
+        if audit.status not in (Audit.Status.DRAFT, Audit.Status.BUILDING):
+            # Built (or failed) while the page was polling: reload it whole, with its grids.
+            return HttpResponseClientRefresh()
         return render(request, "annotation/audit_detail.html#build", context)
     return render(request, "annotation/audit_detail.html", context)
 
