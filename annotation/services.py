@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Subquery
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from datasets.models import Dataset, Image, ImageLabel, Label
@@ -235,9 +235,7 @@ def _carriers(label_ids: set[int], view: str) -> Callable[[int], list[Row]]:
 
 def _fetch(queryset) -> list[tuple]:
     sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return _query(sql, params)
 
 
 def _insert_samples(rows: Iterable[tuple[int, int, int, int]]) -> None:
@@ -330,13 +328,19 @@ def mark_set(
         note = note.strip()
     # Two first marks racing both insert: the loser hits the unique constraint and retries,
     # finding the winner's row; the same holds for two requests with one idempotency key.
+    # A mark locked by another request (PostgreSQL): retried carefully, waiting for the lock.
+    careful = False
     for attempt in range(5):
         try:
             with transaction.atomic():
-                mark, changed = _mark_set_once(sample, reader, key, verdict, tags, note)
+                mark, changed = _mark_set_once(sample, reader, key, verdict, tags, note, careful)
                 if changed and notify:
                     transaction.on_commit(partial(marks_changed, sample.audit_id))
                 return mark
+        except OperationalError as error:
+            if careful or getattr(error.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                raise
+            careful = True
         except IntegrityError:
             used = (
                 MarkChange.objects.filter(reader=reader, idempotency_key=key)
@@ -350,26 +354,50 @@ def mark_set(
     raise AssertionError("unreachable")
 
 
-def _current(sample: Sample, reader, key: str) -> tuple[Mark | None, int | None]:
+def _current(sample: Sample, reader, key: str, careful: bool) -> tuple[Mark | None, int | None]:
     """The reader's mark on the sample, locked, with `tag_ids`; and the sample on which this
-    key was already applied (None: a new key). One query."""
-    used = MarkChange.objects.filter(reader_id=reader.pk, idempotency_key=key).values("sample_id")
-    rows = list(
-        Mark.objects.select_for_update(of=("self",))
-        .filter(sample_id=sample.pk, reader_id=reader.pk)
-        .annotate(used_on=Subquery(used[:1]))
-        .values_list("pk", "verdict", "note", "tags", "used_on")
-    )
+    key was already applied (None: a new key). Written out: it runs for every mark, and
+    building it with the ORM cost more than running it.
+
+    One query when nobody else holds the mark (NOWAIT: else LOCK_NOT_AVAILABLE). Careful, after
+    waiting for the lock: the tags are read by a second statement, since PostgreSQL re-reads a
+    locked row after the wait but not the rows joined to it (the tags would be stale).
+    """
+    lock = ""
+    if connection.features.has_select_for_update_of:
+        lock = " FOR UPDATE OF m" if careful else " FOR UPDATE OF m NOWAIT"
+    rows = _query(_CURRENT_SQL + lock, [reader.pk, key, sample.pk, reader.pk])
     if not rows:
         return None, None
     pk, verdict, note, _, used_on = rows[0]
     mark = Mark(pk=pk, sample=sample, reader=reader, verdict=verdict, note=note)
-    mark.tag_ids = sorted(row[3] for row in rows if row[3] is not None)
+    if careful:
+        through = Mark.tags.through.objects.filter(mark_id=pk)
+        mark.tag_ids = sorted(through.values_list("tag_id", flat=True))
+    else:
+        mark.tag_ids = sorted(row[3] for row in rows if row[3] is not None)
     return mark, used_on
 
 
-def _mark_set_once(sample, reader, key, verdict, tags, note) -> tuple[Mark, bool]:
-    mark, used_on = _current(sample, reader, key)
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code for NOWAIT on a held lock
+
+
+def _query(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+_CURRENT_SQL = (
+    "SELECT m.id, m.verdict, m.note, t.tag_id,"
+    f" (SELECT c.sample_id FROM {MarkChange._meta.db_table} c WHERE c.reader_id = %s AND c.idempotency_key = %s)"
+    f" FROM {Mark._meta.db_table} m LEFT JOIN {Mark.tags.through._meta.db_table} t ON t.mark_id = m.id"
+    " WHERE m.sample_id = %s AND m.reader_id = %s"
+)
+
+
+def _mark_set_once(sample, reader, key, verdict, tags, note, careful) -> tuple[Mark, bool]:
+    mark, used_on = _current(sample, reader, key, careful)
     if used_on is not None:
         if used_on != sample.pk:
             raise AuditError("this idempotency key was already used for another tile")

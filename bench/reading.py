@@ -317,6 +317,34 @@ class Sender:
         return response.status
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server: subprocess.Popen) -> dict[str, list[int]]:
+    """gunicorn's master and workers, and the PostgreSQL backends serving this database."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server.pid:
+            children.append(int(stat.parent.name))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return {"gunicorn": [server.pid, *children], "postgres": backends}
+
+
 def bench_load(dataset, readers, seconds: float, port: int, workers: int, threads: int) -> None:
     if connection.vendor != "postgresql":
         print("load    skipped: run with DATABASE_URL=postgres://... (the budget is on PostgreSQL)")
@@ -377,9 +405,20 @@ def bench_load(dataset, readers, seconds: float, port: int, workers: int, thread
             thread.start()
         barrier.wait()
         began = time.perf_counter()
+        client_cpu = time.process_time()
+        pids = server_pids(server)
+        cpu_before = {pid: cpu_seconds(pid) for group in pids.values() for pid in group}
+        time.sleep(max(0.0, seconds - 2))
+        # Backends opened after the start (a worker's first request) are counted from zero.
+        pids = server_pids(server)
         for thread in workers_:
             thread.join()
         elapsed = time.perf_counter() - began
+        client_cpu = time.process_time() - client_cpu
+        cpu = {
+            name: sum(cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in group)
+            for name, group in pids.items()
+        }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -415,6 +454,14 @@ def bench_load(dataset, readers, seconds: float, port: int, workers: int, thread
         f" {sum(1 for log in logs for i, e in enumerate(log) if i and e[3] == log[i - 1][3]):,} repeats),"
         f" median {median_ms([e[5] for e in ok]):.1f} ms, p95"
         f" {1000 * sorted(e[5] for e in ok)[int(0.95 * len(ok))]:.1f} ms  [budget >= 200 marks/s]"
+    )
+    per_mark = {name: 1000 * value / max(1, len(sent)) for name, value in cpu.items()}
+    server_ms = sum(per_mark.values())
+    print(
+        f"load    CPU per mark: gunicorn {per_mark['gunicorn']:.1f} ms + PostgreSQL"
+        f" {per_mark['postgres']:.1f} ms = {server_ms:.1f} ms (load generator"
+        f" {1000 * client_cpu / max(1, len(sent)):.1f} ms): 2 idle cores would serve about"
+        f" {2000 / server_ms:.0f} marks/s; load average now {os.getloadavg()[0]:.1f}"
     )
     print(
         f"load    in the database: {lost} lost, {duplicated} duplicated marks, {applied_twice} keys"
