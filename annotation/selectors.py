@@ -63,14 +63,16 @@ class LabelGrids:
     grids: int
     grids_done: int = 0
     marked: int = 0
+    done: set[int] = field(default_factory=set)  # 1-based numbers of the grids finished
 
     @property
     def grids_left(self) -> int:
         return self.grids - self.grids_done
 
     @property
-    def grid_numbers(self) -> range:
-        return range(1, self.grids + 1)
+    def grid_numbers(self) -> list[tuple[int, bool]]:
+        """(1-based grid number, finished) for each grid of the label."""
+        return [(number, number in self.done) for number in range(1, self.grids + 1)]
 
 
 @dataclass
@@ -226,6 +228,7 @@ def audit_progress(*, audit: Audit, reader) -> AuditProgress:
             item.marked += done
             if done >= size:
                 item.grids_done += 1
+                item.done.add(grid + 1)
             else:
                 incomplete.append((item.label_id, grid))
     return AuditProgress(

@@ -66,7 +66,7 @@ def create_audit(
     strangers = [label.name for label in chosen if label.dataset_id != dataset.pk]
     if strangers:
         raise AuditError(f"label(s) {', '.join(strangers)} are not labels of {dataset.slug}")
-    _check_tags(tags)
+    check_tags(tags)
     with transaction.atomic():
         audit = Audit.objects.create(
             dataset=dataset,
@@ -96,7 +96,7 @@ def create_audit(
     return audit
 
 
-def _check_tags(tags: Sequence[tuple[str, str]]) -> None:
+def check_tags(tags: Sequence[tuple[str, str]]) -> None:
     names = [name.strip().lower() for name, _ in tags]
     if any(not name for name in names) or len(set(names)) != len(names):
         raise AuditError("tag names must be non-empty and distinct")

@@ -243,6 +243,7 @@ def audit_create(request):
                         sole_label_only=data["sole_label_only"],
                         view_filter=data["view_filter"] or "",
                         blinded=data["blinded"],
+                        tags=data["tags"],
                         readers=readers,
                         created_by=request.user,
                     )

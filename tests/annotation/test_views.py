@@ -210,7 +210,9 @@ def test_continue_goes_to_the_first_unfinished_grid_or_says_all_are_marked(alice
     for sample in audit.samples.all():
         mark_set(sample=sample, reader=reader, idempotency_key=f"k{sample.pk}", verdict="green")
     response = alice.get(f"/audits/{audit.pk}/continue/", follow=True)
-    assert "Every grid of Audit is marked." in response.content.decode()
+    page = response.content.decode()
+    assert "Every grid of Audit is marked." in page
+    assert page.count('class="done"') == 4 and "4 of 4 grids" in page
 
 
 def test_the_build_partial_polls_while_building_and_reloads_the_page_when_ready(
@@ -235,3 +237,59 @@ def test_the_sample_size_hint_matches_statsmodels_wilson(client, admin_user):
     for successes, at in ((63, "50%"), (100.8, "80%")):
         low, high = proportion_confint(successes, 126, method="wilson")
         assert f"±{100 * (high - low) / 2:.1f} points at {at}" in page
+
+
+def _audit_form(small_dataset, **changes):
+    return {
+        "dataset": small_dataset.pk,
+        "name": "Form audit",
+        "per_label": "12",
+        "grid_size": "6",
+        "seed": "5",
+        "one_per_patient": "on",
+        "blinded": "on",
+        "readers": "",
+        "tags": "chest drain = d\nsternal wires = s\nartefact",
+        **changes,
+    }
+
+
+def test_the_audit_form_takes_its_tag_vocabulary(
+    client, admin_user, small_dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/audits/new/", _audit_form(small_dataset))
+    assert response.status_code == 302
+    audit = Audit.objects.get(name="Form audit")
+    assert list(audit.tags.values_list("name", "shortcut")) == [
+        ("chest drain", "d"),
+        ("sternal wires", "s"),
+        ("artefact", ""),
+    ]
+    audit.refresh_from_db()
+    assert audit.status == Audit.Status.READY
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ("drain = g", "grid keys"),
+        ("drain = x\nwires = x", "share a keyboard shortcut"),
+        ("drain = d\nDrain = e", "distinct"),
+        (" = d", "line 1: a tag needs a name"),
+    ],
+)
+def test_the_audit_form_refuses_a_bad_tag_vocabulary(
+    client, admin_user, small_dataset, tags, message
+):
+    client.force_login(admin_user)
+    response = client.post("/audits/new/", _audit_form(small_dataset, tags=tags))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Audit.objects.exists()
+
+
+def test_only_admins_and_maintainers_may_create_audits(client, reader):
+    client.force_login(reader)
+    assert client.get("/audits/new/").status_code == 404
