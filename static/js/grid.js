@@ -167,10 +167,14 @@
         .ajax("GET", url, { target: "#viewer-body", swap: "innerHTML" })
         .finally(() => viewerBody.removeAttribute("aria-busy"));
     } else {
+      const key = tile.querySelector(".tile-key").textContent;
+      const heading = document.createElement("h2");
+      heading.className = "viewer-key";
+      heading.textContent = key;
       const image = document.createElement("img");
       image.src = tile.dataset.thumbnailUrl;
-      image.alt = tile.querySelector(".tile-key").textContent;
-      viewerBody.replaceChildren(image);
+      image.alt = key;
+      viewerBody.replaceChildren(heading, image);
     }
     viewer.showModal();
   }

@@ -186,6 +186,7 @@ def test_enter_opens_the_viewer_in_a_dialog_where_grid_keys_do_not_mark(
     page.keyboard.press("Enter")
     dialog = page.locator("dialog#viewer")
     expect(dialog).to_be_visible()
+    expect(dialog.locator(".viewer-key")).to_have_text(samples[1].image.key)
     expect(dialog.locator("img").first).to_be_visible()
     image = dialog.locator("img").first
     expect(image).to_have_js_property("complete", True)
