@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation.models import Audit
+from tests.annotation.conftest import wait_until_built
 
 pytestmark = pytest.mark.django_db
 
@@ -16,15 +17,16 @@ def create(*arguments):
     return out.getvalue(), err.getvalue()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_create_audit_builds_the_set_and_prints_the_new_id(
-    small_dataset, reader, other_reader, django_capture_on_commit_callbacks
+    small_dataset, reader, other_reader, task_runner
 ):
-    with django_capture_on_commit_callbacks(execute=True):  # eager Celery builds on commit
-        out, err = create(
-            "--dataset", small_dataset.slug, "--name", "CLI audit",
-            "--labels", "Infiltration,no finding", "--per-label", "18", "--seed", "3",
-            "--no-patient-limit", "--readers", "alice,bob",
-        )  # fmt: skip
+    # The build runs after the command's commit: eagerly, or in the worker.
+    out, err = create(
+        "--dataset", small_dataset.slug, "--name", "CLI audit",
+        "--labels", "Infiltration,no finding", "--per-label", "18", "--seed", "3",
+        "--no-patient-limit", "--readers", "alice,bob",
+    )  # fmt: skip
     audit = Audit.objects.get(pk=int(out.strip()))
     assert (audit.name, audit.per_label, audit.seed, audit.one_per_patient) == (
         "CLI audit",
@@ -34,7 +36,7 @@ def test_create_audit_builds_the_set_and_prints_the_new_id(
     )
     assert sorted(audit.labels.values_list("name", flat=True)) == ["Infiltration", "No Finding"]
     assert sorted(audit.memberships.values_list("user__username", flat=True)) == ["alice", "bob"]
-    audit.refresh_from_db()
+    wait_until_built(audit)
     assert audit.status == Audit.Status.READY and audit.samples.count() == 36
     assert "2 labels" in err
 

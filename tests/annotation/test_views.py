@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from annotation import services
 from annotation.models import Audit, Mark
 from annotation.services import mark_set
-from tests.annotation.conftest import first_grid, make_audit
+from tests.annotation.conftest import first_grid, make_audit, wait_until_built
 
 pytestmark = pytest.mark.django_db
 
@@ -254,12 +254,10 @@ def _audit_form(small_dataset, **changes):
     }
 
 
-def test_the_audit_form_takes_its_tag_vocabulary(
-    client, admin_user, small_dataset, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_the_audit_form_takes_its_tag_vocabulary(client, admin_user, small_dataset, task_runner):
     client.force_login(admin_user)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/audits/new/", _audit_form(small_dataset))
+    response = client.post("/audits/new/", _audit_form(small_dataset))
     assert response.status_code == 302
     audit = Audit.objects.get(name="Form audit")
     assert list(audit.tags.values_list("name", "shortcut")) == [
@@ -267,8 +265,7 @@ def test_the_audit_form_takes_its_tag_vocabulary(
         ("sternal wires", "s"),
         ("artefact", ""),
     ]
-    audit.refresh_from_db()
-    assert audit.status == Audit.Status.READY
+    assert wait_until_built(audit).status == Audit.Status.READY
 
 
 @pytest.mark.parametrize(
