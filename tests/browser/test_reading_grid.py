@@ -2,10 +2,11 @@
 viewer, failed saves, reloads, the reader's home, and blinding between two readers."""
 
 import re
+import time
 
 from playwright.sync_api import expect
 
-from annotation.models import Mark, MarkChange
+from annotation.models import GridVisit, Mark, MarkChange
 from annotation.services import mark_set
 from tests.annotation.conftest import first_grid
 
@@ -254,9 +255,16 @@ def test_n_and_p_move_between_grids_after_saving(logged_in_page, audit, reader):
     page = logged_in_page
     label, samples = open_grid(page, audit)
     page.keyboard.press("1")
+    page.wait_for_timeout(300)  # a moment on the grid
     page.keyboard.press("n")
     page.wait_for_url(re.compile(rf"/labels/{label.pk}/grids/2/$"))
     expect(page.locator(".grid-where")).to_contain_text("grid 2 of 2")
+    # Leaving the first grid reported the time spent on it.
+    deadline = time.monotonic() + 5
+    while not GridVisit.objects.filter(reader=reader, label=label, grid=0).exists():
+        assert time.monotonic() < deadline, "no time recorded for the first grid"
+        time.sleep(0.1)
+    assert 0.3 <= GridVisit.objects.get(reader=reader, grid=0).seconds < 60
     page.keyboard.press("p")
     page.wait_for_url(re.compile(rf"/labels/{label.pk}/grids/1/$"))
     expect(tile(page, samples[0])).to_have_attribute("data-verdict", "green")
