@@ -224,11 +224,15 @@ def _carriers(label_ids: set[int], view: str) -> Callable[[int], list[Row]]:
     if connection.vendor != "postgresql":
         return lambda label_id: _fetch(rows.filter(label_id=label_id))
     grouped: dict[int, list[Row]] = {label_id: [] for label_id in label_ids}
-    for key, image_id, patient, label_id in _fetch(
-        rows.filter(label_id__in=label_ids).values_list(
-            "image__key", "image_id", "image__patient_id", "label_id"
+    with transaction.atomic():
+        # The hash of ~112,000 image rows spills to disk at the default 4 MB work_mem.
+        _query("SET LOCAL work_mem = '64MB'", [])
+        fetched = _fetch(
+            rows.filter(label_id__in=label_ids).values_list(
+                "image__key", "image_id", "image__patient_id", "label_id"
+            )
         )
-    ):
+    for key, image_id, patient, label_id in fetched:
         grouped[label_id].append((key, image_id, patient))
     return grouped.__getitem__
 
@@ -261,13 +265,17 @@ INSERT_BATCH = 200  # rows per INSERT: 800 parameters, under SQLite's oldest lim
 
 
 def _positive_label_names(dataset_id: int) -> dict[int, frozenset[str]]:
-    names: dict[int, set[str]] = {}
-    rows = ImageLabel.objects.filter(
-        image__dataset_id=dataset_id, value=ImageLabel.Value.POSITIVE
-    ).values_list("image_id", "label__name")
-    for image_id, name in rows.iterator(chunk_size=20000):
-        names.setdefault(image_id, set()).add(name)
-    return {image_id: frozenset(labels) for image_id, labels in names.items()}
+    """image id -> names of all its positive labels (for the sole-label rule).
+
+    Pairs of integers by label id (the ImageLabel index), no join: the names come from the
+    dataset's few labels.
+    """
+    names = dict(Label.objects.filter(dataset_id=dataset_id).values_list("pk", "name"))
+    per_image: dict[int, set[str]] = {}
+    rows = ImageLabel.objects.filter(label_id__in=names, value=ImageLabel.Value.POSITIVE)
+    for image_id, label_id in _fetch(rows.values_list("image_id", "label_id").order_by()):
+        per_image.setdefault(image_id, set()).add(names[label_id])
+    return {image_id: frozenset(labels) for image_id, labels in per_image.items()}
 
 
 # -- marks ------------------------------------------------------------------------------------
@@ -385,7 +393,7 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code for NOWAIT on a held loc
 def _query(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description else []
 
 
 _CURRENT_SQL = (
