@@ -131,10 +131,11 @@ def _sample_for_reader(user, sample_id: int, *, writing: bool = True) -> Sample:
             audit__memberships__user_id=user.pk,
             audit__memberships__role=Membership.Role.READER,
         )
+        .order_by()  # Sample's default order (audit, label) would join and sort for one row
         .first()
     )
     if sample is None:
-        sample = Sample.objects.filter(pk=sample_id).first()
+        sample = Sample.objects.filter(pk=sample_id).order_by().first()
         if sample is None:
             raise Http404("No such tile")
         audit_for(user, sample.audit_id, "reader")  # 404 when out of reach
