@@ -4,7 +4,7 @@ Called alike by the views, the REST API, the management commands, the Celery tas
 """
 
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -133,11 +133,7 @@ def build_sample_set(*, audit: Audit, progress: Callable[[int], None] | None = N
             locked = Audit.objects.select_for_update().get(pk=audit.pk)
             if locked.status != Audit.Status.BUILDING:  # another run finished first
                 return list(audit.samples.values_list("image_id", flat=True))
-            _insert_samples(
-                (audit.pk, label.pk, image_id, position)
-                for label in labels
-                for position, image_id in enumerate(drawn[label.pk])
-            )
+            _insert_samples(_sample_rows(audit, labels, drawn))
             Audit.objects.filter(pk=audit.pk).update(
                 status=Audit.Status.READY, build_done=len(labels)
             )
@@ -147,7 +143,7 @@ def build_sample_set(*, audit: Audit, progress: Callable[[int], None] | None = N
         )
         raise
     audit.refresh_from_db()
-    return [image_id for label in labels for image_id in drawn[label.pk]]
+    return [chosen.image_id for label in labels for chosen in drawn[label.pk]]
 
 
 def audit_rules(audit: Audit) -> sampling.Rules:
@@ -165,8 +161,9 @@ PROGRESS_EVERY = 0.5  # seconds between two progress writes while drawing
 
 def _draw(
     audit: Audit, labels: list[Label], progress: Callable[[int], None] | None
-) -> dict[int, list[int]]:
-    """label id -> the drawn image ids in reading order (annotation.sampling's rule).
+) -> dict[int, list[sampling.Candidate]]:
+    """label id -> the drawn candidates in reading order (annotation.sampling's rule); their
+    `labels` are not filled in (the rule has used them already).
 
     Rows stay plain (key, image id, patient) tuples from the cursor, sorted as tuples (keys are
     unique in a dataset, so this is the order by key): no object per candidate, as the full
@@ -180,7 +177,7 @@ def _draw(
         for label in labels
     }
     carriers = _carriers({member.pk for group in members.values() for member in group}, rules.view)
-    drawn: dict[int, list[int]] = {}
+    drawn: dict[int, list[sampling.Candidate]] = {}
     reported = time.monotonic()
     for done, label in enumerate(labels, start=1):
         group = members[label.pk]
@@ -193,7 +190,10 @@ def _draw(
             rows = [row for row in rows if label_names.get(row[1], none) <= own]
         rows.sort()
         chosen = sampling.pick(rows, label=label.name, rules=rules, patient=_patient)
-        drawn[label.pk] = [row[1] for row in chosen]
+        drawn[label.pk] = [
+            sampling.Candidate(image_id, key, patient, rules.view, none)
+            for key, image_id, patient in chosen
+        ]
         if progress:
             progress(1)
         if time.monotonic() - reported > PROGRESS_EVERY and done < len(labels):
@@ -242,26 +242,43 @@ def _fetch(queryset) -> list[tuple]:
     return _query(sql, params)
 
 
-def _insert_samples(rows: Iterable[tuple[int, int, int, int]]) -> None:
-    """INSERT the (audit, label, image, position) rows in a few multi-row statements.
+def _sample_rows(
+    audit: Audit, labels: list[Label], drawn: dict[int, list[sampling.Candidate]]
+) -> tuple[list[str], list[tuple]]:
+    """The Sample columns written and one row of values per drawn image."""
+    columns = ["audit_id", "label_id", "image_id", "position"]
+    rows = [
+        (audit.pk, label.pk, chosen.image_id, position)
+        for label in labels
+        for position, chosen in enumerate(drawn[label.pk])
+    ]
+    return columns, rows
+
+
+def _insert_samples(columns_rows: tuple[list[str], list[tuple]]) -> None:
+    """INSERT the sample rows in a few multi-row statements.
 
     bulk_create would do the same, but compiling ~2,000 model instances costs more than the
-    whole draw; these are plain integers.
+    whole draw; these are plain values.
     """
-    rows = list(rows)
+    columns, rows = columns_rows
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in ("audit_id", "label_id", "image_id", "position"))
-    head = f"INSERT INTO {quote(Sample._meta.db_table)} ({columns}) VALUES "
+    head = (
+        f"INSERT INTO {quote(Sample._meta.db_table)} "
+        f"({', '.join(quote(name) for name in columns)}) VALUES "
+    )
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    batch_size = MAX_PARAMETERS // len(columns)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_BATCH):
-            batch = rows[start : start + INSERT_BATCH]
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
             cursor.execute(
-                head + ", ".join(["(%s, %s, %s, %s)"] * len(batch)),
+                head + ", ".join([placeholders] * len(batch)),
                 [value for row in batch for value in row],
             )
 
 
-INSERT_BATCH = 200  # rows per INSERT: 800 parameters, under SQLite's oldest limit of 999
+MAX_PARAMETERS = 900  # per INSERT, under SQLite's oldest limit of 999
 
 
 def _positive_label_names(dataset_id: int) -> dict[int, frozenset[str]]:
