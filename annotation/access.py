@@ -30,7 +30,9 @@ def visible_datasets(user) -> QuerySet[Dataset]:
         return Dataset.objects.all()
     if not user.is_authenticated:
         return Dataset.objects.none()
-    return Dataset.objects.filter(Q(maintainers=user) | Q(audits__memberships__user=user)).distinct()
+    return Dataset.objects.filter(
+        Q(maintainers=user) | Q(audits__memberships__user=user)
+    ).distinct()
 
 
 def visible_audits(user) -> QuerySet[Audit]:
