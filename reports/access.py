@@ -7,8 +7,9 @@ marks through a dashboard, a download or the API. Anyone else: 404, as everywher
 
 from django.http import Http404
 
-from annotation.access import audit_for, audit_roles
+from annotation.access import audit_for, audit_roles, is_admin
 from annotation.models import Audit
+from datasets.models import Dataset
 
 
 def can_see_reports(user, audit: Audit, roles: set[str] | None = None) -> bool:
@@ -30,3 +31,14 @@ def report_audit_for(user, audit_id: int) -> Audit:
 
 def can_recompute(user, audit: Audit) -> bool:
     return bool(audit_roles(user, audit) & {"manager", "researcher"})
+
+
+def dataset_for_maintainer(user, slug: str) -> Dataset:
+    """The dataset if the user maintains it or is an admin, else 404 (claims are the
+    maintainers' to enter)."""
+    dataset = Dataset.objects.filter(slug=slug).first()
+    if dataset is None or not user.is_authenticated:
+        raise Http404("No such dataset")
+    if not (is_admin(user) or dataset.maintainers.filter(pk=user.pk).exists()):
+        raise Http404("No such dataset")
+    return dataset

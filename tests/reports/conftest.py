@@ -3,7 +3,7 @@ pictures), three readers, a researcher, a maintainer."""
 
 import pytest
 
-from annotation.models import Membership
+from annotation.models import Mark, MarkChange, Membership
 from datasets.services import import_dataset
 from tests.annotation.conftest import FIRST300, make_audit
 
@@ -36,3 +36,16 @@ def audit(nih_dataset, reader, other_reader, third_reader, researcher):
     audit = make_audit(nih_dataset, [reader, other_reader, third_reader])
     Membership.objects.create(audit=audit, user=researcher, role=Membership.Role.RESEARCHER)
     return audit
+
+
+def bulk_marks(verdicts):
+    """{(sample id, reader id): verdict} as current marks with their history rows, in bulk."""
+    Mark.objects.bulk_create(
+        Mark(sample_id=sample, reader_id=reader, verdict=verdict)
+        for (sample, reader), verdict in verdicts.items()
+    )
+    MarkChange.objects.bulk_create(
+        MarkChange(sample_id=sample, reader_id=reader, idempotency_key=f"bulk-{sample}",
+                   new_verdict=verdict)
+        for (sample, reader), verdict in verdicts.items()
+    )  # fmt: skip
