@@ -36,14 +36,14 @@ from django.utils import timezone
 
 from annotation.models import Adjudication, Audit, GridVisit, Mark, MarkChange, Membership, Sample
 
-from . import compute, figures
+from . import compute, figures, presenters
 from .models import AggregationState, Snapshot
 
 log = logging.getLogger(__name__)
 
 # Bump when what a snapshot holds changes shape, so older snapshots are not taken as current.
 SCHEMA_VERSION = 1
-_SOURCES = ("stats.py", "compute.py", "aggregation.py", "figures.py")
+_SOURCES = ("stats.py", "compute.py", "aggregation.py", "figures.py", "presenters.py")
 
 
 def debounce_seconds() -> int:
@@ -253,7 +253,7 @@ def aggregate(
     data = load(audit)
     p = parameters()
     digest = input_digest(data, p)
-    latest = Snapshot.objects.filter(audit=audit).defer("results", "matrices").first()
+    latest = Snapshot.objects.filter(audit=audit).only("id", "input_digest").first()
     if latest is not None and latest.input_digest == digest:
         return latest
     results, matrices = compute.compute(data, p)
@@ -266,12 +266,12 @@ def aggregate(
         "grid_size": audit.grid_size,
     }
     results["versions"] = versions()
-    results["figures"] = draw_figures(results)
+    dashboard = presenters.build_dashboard(results, draw_figures(results))
     with transaction.atomic():
         # Two runs at once (a debounced one and a manual one): the second sees the first's row.
         AggregationState.objects.get_or_create(audit=audit)
         AggregationState.objects.select_for_update().filter(audit=audit).first()
-        latest = Snapshot.objects.filter(audit=audit).defer("results", "matrices").first()
+        latest = Snapshot.objects.filter(audit=audit).only("id", "input_digest").first()
         if latest is not None and latest.input_digest == digest:
             return latest
         return Snapshot.objects.create(
@@ -284,6 +284,7 @@ def aggregate(
             parameters=p.as_dict(),
             duration_ms=int((time.perf_counter() - started) * 1000),
             results=results,
+            dashboard=dashboard,
             matrices=matrices,
             last_change_id=fingerprint["last_change_id"],
             change_count=fingerprint["change_count"] or 0,

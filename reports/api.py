@@ -17,31 +17,32 @@ def _meta(snapshot: Snapshot) -> dict:
 @api_view(["GET"])
 def latest(request, audit_id):
     """The latest snapshot's figures (no SVG, no matrices), and whether it is out of date."""
-    audit = report_audit_for(request.user, audit_id)
+    audit, _roles = report_audit_for(request.user, audit_id)
     state = selectors.report_state(audit)
     if state.snapshot is None:
         return Response(
             {"detail": "no figures yet", "stale": True, "queued": state.queued},
             status=status.HTTP_404_NOT_FOUND,
         )
-    body = exports.to_dict(state.snapshot, matrices=False)
+    snapshot = selectors.snapshot_by_id(audit, state.snapshot.pk)
+    body = exports.to_dict(snapshot, matrices=False)
     body.update(stale=state.stale, queued=state.queued)
     return Response(body)
 
 
 @api_view(["GET"])
 def snapshot_list(request, audit_id):
-    audit = report_audit_for(request.user, audit_id)
-    snapshots = Snapshot.objects.filter(audit=audit).defer("results", "matrices")[:100]
+    audit, _roles = report_audit_for(request.user, audit_id)
+    snapshots = Snapshot.objects.filter(audit=audit).defer("results", "dashboard", "matrices")[:100]
     return Response([_meta(snapshot) for snapshot in snapshots])
 
 
 @api_view(["GET"])
 def snapshot_detail(request, audit_id, snapshot_id):
     """One snapshot in full, the raw rating matrices included (the JSON report)."""
-    audit = report_audit_for(request.user, audit_id)
+    audit, _roles = report_audit_for(request.user, audit_id)
     try:
-        snapshot = selectors.snapshot_by_id(audit, snapshot_id, with_matrices=True)
+        snapshot = selectors.snapshot_by_id(audit, snapshot_id, matrices=True)
     except Snapshot.DoesNotExist:
         raise Http404("No such snapshot") from None
     return Response(exports.to_dict(snapshot))
@@ -49,8 +50,8 @@ def snapshot_detail(request, audit_id, snapshot_id):
 
 @api_view(["POST"])
 def recompute(request, audit_id):
-    audit = report_audit_for(request.user, audit_id)
-    if not can_recompute(request.user, audit):
+    audit, roles = report_audit_for(request.user, audit_id)
+    if not can_recompute(roles):
         raise Http404("No such audit")
     snapshot = aggregation.recompute_now(audit, user=request.user)
     if snapshot is None:

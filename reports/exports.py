@@ -148,7 +148,7 @@ def to_csv(snapshot: Snapshot) -> str:
 
 
 def to_dict(snapshot: Snapshot, *, matrices: bool = True) -> dict[str, Any]:
-    results = {key: value for key, value in snapshot.results.items() if key != "figures"}
+    results = snapshot.results
     out = {
         "snapshot": {
             "id": snapshot.pk,

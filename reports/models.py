@@ -42,8 +42,10 @@ class Snapshot(models.Model):
     code_version = models.CharField(max_length=100)
     parameters = models.JSONField(default=dict, help_text="Bootstrap resamples, seed, level...")
     duration_ms = models.PositiveIntegerField(default=0)
-    # Everything the dashboards show, precomputed (figures included): rendering is a read.
+    # Every figure computed (downloads, API).
     results = models.JSONField(default=dict)
+    # What the report pages show, compact, figures (SVG) included: a page view is a read.
+    dashboard = models.JSONField(default=dict)
     # The raw readers x items rating matrices, for recomputing elsewhere (JSON download only;
     # deferred by the dashboard).
     matrices = models.JSONField(default=dict)

@@ -1,10 +1,24 @@
-"""Snapshot results shaped for the templates: plain rows, sorted, nothing computed but lookups."""
+"""Snapshot results shaped for the templates.
+
+`build_dashboard(results, figures)` runs once, when the snapshot is written: it keeps only what
+the pages show (compact rows, estimates without their method text, the SVG figures) in
+Snapshot.dashboard, a few tens of KiB. A page view then reads that field and sorts: nothing is
+computed per request.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .models import Snapshot
+
+ESTIMATE_KEYS = ("value", "ci_low", "ci_high", "reason")
+READER_CELL_KEYS = ("n", "accuracy", "accuracy_wilson", "strict_accuracy")
+
+
+def _estimate(block: dict | None) -> dict | None:
+    return None if block is None else {key: block.get(key) for key in ESTIMATE_KEYS}
+
 
 SORT_KEYS = {
     "label": lambda row: row["name"].lower(),
@@ -53,7 +67,7 @@ def label_rows(results: dict, sort: str = "") -> list[dict[str, Any]]:
                 "n": block["n"],
                 "samples": label["n_samples"],
                 "unmarked": block["unmarked"],
-                "counts": block,
+                "counts": {key: block[key] for key in ("green", "orange", "red")},
                 "accuracy": block["accuracy"],
                 "accuracy_ci": block["accuracy_wilson"],
                 "accuracy_cp": block["accuracy_cp"],
@@ -78,8 +92,10 @@ def reader_rows(results: dict) -> list[dict[str, Any]]:
     for summary in results["reader_summary"]:
         per_label = []
         for label in results["labels"]:
-            block = label["readers"].get(str(summary["id"]))
-            per_label.append({"label": label["name"], **(block or {})})
+            block = label["readers"].get(str(summary["id"])) or {}
+            per_label.append(
+                {"label": label["name"], **{k: block.get(k) for k in READER_CELL_KEYS}}
+            )
         rows.append({**summary, "per_label": per_label})
     return rows
 
@@ -92,8 +108,10 @@ def agreement_rows(results: dict, scale: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": label["name"],
-                **block,
-                "estimates": [block[name] for name in names],
+                "readers": block["readers"],
+                "pairable_items": block["pairable_items"],
+                "estimates": [_estimate(block[name]) for name in names],
+                "percent_agreement": block["percent_agreement"],
                 "pair_summary": label["pair_summary"],
             }
         )
@@ -104,10 +122,11 @@ def pair_rows(results: dict) -> list[dict[str, Any]]:
     names = {reader["id"]: reader["name"] for reader in results["readers"]}
     return [
         {
-            **pair,
+            "n_shared": pair["n_shared"],
+            "reason": pair.get("reason"),
             "a_name": names[pair["a"]],
             "b_name": names[pair["b"]],
-            "estimates": [pair[key] for key in ("kappa", "kappa_linear", "kappa_binary")]
+            "estimates": [_estimate(pair[key]) for key in ("kappa", "kappa_linear", "kappa_binary")]
             if "kappa" in pair
             else [],
         }
@@ -126,23 +145,44 @@ def sort_columns(sort: str) -> list[dict[str, str]]:
     return columns
 
 
-def page(snapshot: Snapshot, sort: str = "") -> dict[str, Any]:
-    results = snapshot.results
+def _tag_row(tag: dict) -> dict:
     return {
-        "results": results,
-        "sort_columns": sort_columns(sort),
-        "labels": label_rows(results, sort),
+        "name": tag["name"],
+        "marked": tag["marked"],
+        "of": tag["of"],
+        "share": tag["share"],
+        "share_wilson": tag["share_wilson"],
+        "with": {key: tag["with"][key] for key in ("n", "accuracy", "accuracy_wilson")},
+        "without": {key: tag["without"][key] for key in ("n", "accuracy", "accuracy_wilson")},
+    }
+
+
+def build_dashboard(results: dict, figures: dict[str, str]) -> dict[str, Any]:
+    """What the report pages show, stored in the snapshot when it is written."""
+    return {
+        "audit_info": results.get("audit", {}),
+        "labels": label_rows(results),
         "readers": reader_rows(results),
         "label_names": [label["name"] for label in results["labels"]],
         "agreement_three": agreement_rows(results, "three_level"),
         "agreement_binary": agreement_rows(results, "binary"),
         "pairs": pair_rows(results),
         "pair_summary": results["pooled"]["pair_summary"],
-        "tags": results["pooled"]["tags"],
+        "tags": [_tag_row(tag) for tag in results["pooled"]["tags"]],
         "progress": results["progress"],
-        "figures": results.get("figures", {}),
+        "figures": figures,
         "versions": results.get("versions", {}),
         "flagged": sum(
             1 for label in results["labels"] if label["consensus"]["claim_outside_wilson"]
         ),
+    }
+
+
+def page(snapshot: Snapshot, sort: str = "") -> dict[str, Any]:
+    """Template context of a report page: the stored dashboard, its label table sorted."""
+    dashboard = snapshot.dashboard
+    return {
+        **dashboard,
+        "labels": _sorted(list(dashboard["labels"]), sort),
+        "sort_columns": sort_columns(sort),
     }

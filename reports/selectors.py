@@ -10,21 +10,29 @@ from . import aggregation
 from .models import AggregationState, Snapshot
 
 
-def latest_snapshot(audit: Audit, *, with_matrices: bool = False) -> Snapshot | None:
-    snapshots = Snapshot.objects.filter(audit=audit)
-    if not with_matrices:
-        snapshots = snapshots.defer("matrices")
-    return snapshots.first()
+def _snapshots(audit: Audit, results: bool, matrices: bool):
+    deferred = [
+        name for name, wanted in (("results", results), ("matrices", matrices)) if not wanted
+    ]
+    return Snapshot.objects.filter(audit=audit).defer(*deferred)
 
 
-def snapshot_by_id(audit: Audit, snapshot_id: int, *, with_matrices: bool = False) -> Snapshot:
-    snapshots = Snapshot.objects.filter(audit=audit)
-    if not with_matrices:
-        snapshots = snapshots.defer("matrices")
-    return snapshots.get(pk=snapshot_id)
+def latest_snapshot(
+    audit: Audit, *, results: bool = False, matrices: bool = False
+) -> Snapshot | None:
+    """The newest snapshot; by default only what the pages read (the dashboard field)."""
+    return _snapshots(audit, results, matrices).first()
 
 
-def is_stale(audit: Audit, snapshot: Snapshot | None) -> bool:
+def snapshot_by_id(
+    audit: Audit, snapshot_id: int, *, results: bool = True, matrices: bool = False
+) -> Snapshot:
+    return _snapshots(audit, results, matrices).get(pk=snapshot_id)
+
+
+def is_stale(
+    audit: Audit, snapshot: Snapshot | None, state: AggregationState | None = None
+) -> bool:
     """Whether marks, adjudications or claims changed after the last run read them.
 
     Index range reads only: history rows above the last id read, adjudications decided since,
@@ -32,7 +40,8 @@ def is_stale(audit: Audit, snapshot: Snapshot | None) -> bool:
     """
     if snapshot is None:
         return True
-    state = AggregationState.objects.filter(audit=audit).first()
+    if state is None:
+        state = AggregationState.objects.filter(audit=audit).first()
     if state is not None and state.checked_at is not None:
         last_id, checked_at = state.checked_change_id, state.checked_at
     else:
@@ -60,11 +69,12 @@ def report_state(audit: Audit, *, compute_if_stale: bool = True) -> ReportState:
     recomputed here, as marks only flag it (see reports.aggregation). With a broker: the latest
     snapshot as it is, and whether a run is on its way."""
     snapshot = latest_snapshot(audit)
-    stale = is_stale(audit, snapshot)
+    state = AggregationState.objects.filter(audit=audit).first()
+    stale = is_stale(audit, snapshot, state)
     if stale and compute_if_stale and aggregation.eager():
         aggregation.run(audit.pk, trigger=Snapshot.Trigger.VIEW)
         snapshot, stale = latest_snapshot(audit), False
-    state = AggregationState.objects.filter(audit=audit).first()
+        state = AggregationState.objects.filter(audit=audit).first()
     queued = bool(
         state
         and (

@@ -7,8 +7,6 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from annotation.access import audit_roles
-
 from . import aggregation, exports, presenters, references, selectors
 from .access import can_recompute, dataset_for_maintainer, report_audit_for
 from .forms import ReferenceCsvForm, reference_formset
@@ -18,15 +16,15 @@ TABS = {"labels": "reports/labels.html", "readers": "reports/readers.html",
         "agreement": "reports/agreement.html"}  # fmt: skip
 
 
-def _context(request, audit, tab: str) -> dict:
+def _context(request, audit, roles: set[str], tab: str) -> dict:
     state = selectors.report_state(audit)
     context = {
         "audit": audit,
         "tab": tab,
         "state": state,
         "snapshot": state.snapshot,
-        "can_recompute": can_recompute(request.user, audit),
-        "can_edit_claims": "manager" in audit_roles(request.user, audit),
+        "can_recompute": can_recompute(roles),
+        "can_edit_claims": "manager" in roles,
         "sort": request.GET.get("sort", ""),
     }
     if state.snapshot is not None:
@@ -37,8 +35,8 @@ def _context(request, audit, tab: str) -> dict:
 def _tab(tab: str):
     @login_required
     def view(request, audit_id):
-        audit = report_audit_for(request.user, audit_id)
-        context = _context(request, audit, tab)
+        audit, roles = report_audit_for(request.user, audit_id)
+        context = _context(request, audit, roles, tab)
         if request.htmx and request.GET.get("part") == "status":
             return render(request, "reports/base.html#status", context)
         return render(request, TABS[tab], context)
@@ -55,8 +53,8 @@ agreement = _tab("agreement")
 @require_POST
 @login_required
 def recompute(request, audit_id):
-    audit = report_audit_for(request.user, audit_id)
-    if not can_recompute(request.user, audit):
+    audit, roles = report_audit_for(request.user, audit_id)
+    if not can_recompute(roles):
         raise Http404("No such audit")
     snapshot = aggregation.recompute_now(audit, user=request.user)
     if snapshot is None:
@@ -70,18 +68,18 @@ def recompute(request, audit_id):
 
 @login_required
 def download(request, audit_id, fmt):
-    audit = report_audit_for(request.user, audit_id)
+    audit, _roles = report_audit_for(request.user, audit_id)
     wanted = request.GET.get("snapshot")
     if wanted:
         try:
-            snapshot = selectors.snapshot_by_id(audit, int(wanted), with_matrices=fmt == "json")
+            snapshot = selectors.snapshot_by_id(audit, int(wanted), matrices=fmt == "json")
         except (ValueError, Snapshot.DoesNotExist):
             raise Http404("No such snapshot") from None
     else:
         state = selectors.report_state(audit)
         if state.snapshot is None:
             raise Http404("No figures yet: the first aggregation has not finished")
-        snapshot = selectors.latest_snapshot(audit, with_matrices=fmt == "json")
+        snapshot = selectors.latest_snapshot(audit, results=True, matrices=fmt == "json")
     content, content_type = exports.render(snapshot, fmt)
     response = HttpResponse(content, content_type=content_type)
     name = f"{slugify(audit.name) or 'audit'}-report-{snapshot.pk}.{fmt}"

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"no audit with id {audit}")
         if snapshot is not None:
             try:
-                chosen = selectors.snapshot_by_id(found, snapshot, with_matrices=True)
+                chosen = selectors.snapshot_by_id(found, snapshot, matrices=True)
             except Snapshot.DoesNotExist:
                 raise CommandError(f"audit {audit} has no snapshot {snapshot}") from None
         else:
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             if selectors.is_stale(found, current):
                 self.stderr.write("Marks changed since the last snapshot: recomputing...")
                 aggregation.run(found.pk, trigger=Snapshot.Trigger.COMMAND)
-            chosen = selectors.latest_snapshot(found, with_matrices=True)
+            chosen = selectors.latest_snapshot(found, results=True, matrices=True)
         content, _ = exports.render(chosen, format)
         if out == "-":
             self.stdout.write(content)
