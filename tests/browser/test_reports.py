@@ -3,10 +3,18 @@ sorts, switches tabs, downloads; a maintainer enters a claim and sees it flagged
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from annotation.models import Membership, Sample
 from annotation.services import mark_set
+
+
+@pytest.fixture(autouse=True)
+def embedded_mode(settings):
+    """The report computes its first snapshot when viewed (embedded mode), whatever the broker:
+    these tests are about what a person sees; tests/reports/test_worker.py covers the worker."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
 def mark_everything(audit, readers, red_below=9):

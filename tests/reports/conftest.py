@@ -8,6 +8,15 @@ from datasets.services import import_dataset
 from tests.annotation.conftest import FIRST300, make_audit
 
 
+@pytest.fixture(autouse=True)
+def embedded_mode(request, settings):
+    """Report pages compute a missing snapshot in process only in the embedded mode; the tests
+    of pages and figures run in it whatever the environment. Tests using `task_runner` (a real
+    worker when a broker is configured) keep the environment's mode."""
+    if "task_runner" not in request.fixturenames:
+        settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 @pytest.fixture
 def nih_dataset():
     return import_dataset(name="NIH first 300", fmt="chestxray14", labels=FIRST300).dataset
