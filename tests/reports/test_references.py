@@ -135,3 +135,15 @@ def test_the_report_command_writes_each_format(audit, tmp_path):
     assert out.read_text().startswith("<!doctype html>")
     with pytest.raises(CommandError, match="no audit with id 999"):
         call_command("audit_report", audit=999, format="csv", out=str(out))
+
+
+def test_the_import_command_reads_a_file_and_refuses_a_bad_one(nih_dataset, tmp_path):
+    good = tmp_path / "claims.csv"
+    good.write_text("label,accuracy,source\nAtelectasis,0.8,Wang 2017\n")
+    call_command("import_reference_accuracy", str(good), dataset=nih_dataset.slug)
+    assert Label.objects.get(dataset=nih_dataset, name="Atelectasis").reference_accuracy == 0.8
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,accuracy\nAtelectasis,2\n")
+    with pytest.raises(CommandError, match="bad.csv, line 2: accuracy 2 is outside"):
+        call_command("import_reference_accuracy", str(bad), dataset=nih_dataset.slug)
+    assert Label.objects.get(dataset=nih_dataset, name="Atelectasis").reference_accuracy == 0.8
