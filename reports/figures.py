@@ -104,7 +104,8 @@ def heatmap(names: list[str], values: list[list[float | None]], title: str) -> s
     """Square matrix of reader-pair kappa; the diagonal is left blank, undefined cells grey."""
     n = len(names)
     cell, left, top = 38, 130, 40 + 8 * max((len(name) for name in names), default=0) // 2
-    size_w, size_h = left + cell * n + 10, top + cell * n + 10
+    # Wide enough for the title whatever the number of readers (~7 px per character).
+    size_w, size_h = max(left + cell * n + 10, 7 * len(title) + 10), top + cell * n + 10
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="figure heatmap" role="img" '
         f'viewBox="0 0 {size_w} {size_h}" width="{size_w}" height="{size_h}" {FONT}>',

@@ -89,3 +89,9 @@ def report_state(audit: Audit, *, compute_if_stale: bool = True) -> ReportState:
         aggregation.request_aggregation(audit.pk)
         queued = True
     return ReportState(snapshot, stale, queued, state.last_error if state else "")
+
+
+def snapshot_history(audit: Audit, limit: int = 10) -> list[Snapshot]:
+    """The latest snapshots, metadata only (each stays downloadable: snapshots are immutable)."""
+    fields = ("id", "created_at", "trigger", "mark_count", "code_version", "duration_ms")
+    return list(Snapshot.objects.filter(audit=audit).only(*fields)[:limit])

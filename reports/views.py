@@ -37,6 +37,8 @@ def _tab(tab: str):
     def view(request, audit_id):
         audit, roles = report_audit_for(request.user, audit_id)
         context = _context(request, audit, roles, tab)
+        if tab == "labels":
+            context["history"] = selectors.snapshot_history(audit)
         if request.htmx and request.GET.get("part") == "status":
             return render(request, "reports/base.html#status", context)
         return render(request, TABS[tab], context)

@@ -197,3 +197,22 @@ def test_the_api_recompute_runs_in_embedded_mode(client, marked, researcher, pas
     response = client.post(reverse("reports_api:recompute", args=[marked.pk]))
     assert response.status_code == 200 and response.json()["queued"] is False
     assert Snapshot.objects.count() == 1
+
+
+def test_earlier_snapshots_stay_listed_and_downloadable(
+    client, marked, researcher, reader, password
+):
+    login(client, researcher, password)
+    url = reverse("reports:dashboard", args=[marked.pk])
+    client.get(url)
+    first = Snapshot.objects.get()
+    sample = Sample.objects.filter(audit=marked).first()
+    from annotation.services import mark_set
+
+    mark_set(sample=sample, reader=reader, idempotency_key="again", verdict="red")
+    page = client.get(url).content.decode()
+    assert Snapshot.objects.count() == 2 and "Earlier snapshots" in page
+    old = client.get(
+        reverse("reports:download", args=[marked.pk, "json"]) + f"?snapshot={first.pk}"
+    )
+    assert json.loads(old.content)["snapshot"]["id"] == first.pk
