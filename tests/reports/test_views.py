@@ -216,3 +216,21 @@ def test_earlier_snapshots_stay_listed_and_downloadable(
         reverse("reports:download", args=[marked.pk, "json"]) + f"?snapshot={first.pk}"
     )
     assert json.loads(old.content)["snapshot"]["id"] == first.pk
+
+
+def test_with_a_broker_a_page_without_figures_says_so_and_asks_for_a_run(
+    client, marked, researcher, password, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from reports import tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    sent = []
+    monkeypatch.setattr(tasks.aggregate_audit, "apply_async", lambda *a, **k: sent.append(a))
+    login(client, researcher, password)
+    url = reverse("reports:dashboard", args=[marked.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert "No figures yet" in page and 'hx-trigger="every 3s"' in page
+    assert len(sent) == 1 and Snapshot.objects.count() == 0
+    status = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
+    assert status.strip().startswith('<section id="report-status"') and "<h1>" not in status
