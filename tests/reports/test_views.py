@@ -136,6 +136,8 @@ def test_the_html_page_is_standalone(client, marked, researcher, password):
     login(client, researcher, password)
     page = client.get(reverse("reports:download", args=[marked.pk, "html"])).content.decode()
     assert "<svg" in page and "<style>" in page and "Methods" in page
+    assert f"<h1>Label audit report: {marked.name}</h1>" in page
+    assert f"Dataset {marked.dataset.name}" in page
     assert "<script" not in page and 'rel="stylesheet"' not in page
 
 
