@@ -236,3 +236,13 @@ def test_with_a_broker_a_page_without_figures_says_so_and_asks_for_a_run(
     assert len(sent) == 1 and Snapshot.objects.count() == 0
     status = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
     assert status.strip().startswith('<section id="report-status"') and "<h1>" not in status
+
+
+def test_the_admin_lists_snapshots_read_only(client, marked, admin_user):
+    aggregation.aggregate(marked)
+    client.force_login(admin_user)
+    snapshot = Snapshot.objects.get()
+    assert client.get(reverse("admin:reports_snapshot_changelist")).status_code == 200
+    page = client.get(reverse("admin:reports_snapshot_change", args=[snapshot.pk]))
+    assert page.status_code == 200 and snapshot.input_digest in page.content.decode()
+    assert client.get(reverse("admin:reports_snapshot_add")).status_code == 403
