@@ -140,6 +140,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Reports (issue 5): marks arriving within this many seconds give one aggregation run (with a
+# broker); bootstrap resamples for the agreement intervals.
+REPORTS_DEBOUNCE_SECONDS = env_int("REPORTS_DEBOUNCE_SECONDS", 10)
+REPORTS_BOOTSTRAP_RESAMPLES = env_int("REPORTS_BOOTSTRAP_RESAMPLES", 2000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -11,5 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
+    path("", include("reports.urls")),
+    path("api/reports/", include("reports.api_urls")),
     path("api/", include("annotation.api_urls")),
 ]
