@@ -42,6 +42,14 @@ from datasets.services import import_dataset  # noqa: E402
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited over exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -167,7 +175,12 @@ def main():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--export-only"]:
-        export_only(int(sys.argv[2]))
-    else:
-        main()
+    try:
+        if sys.argv[1:2] == ["--export-only"]:
+            export_only(int(sys.argv[2]))
+        else:
+            main()
+    finally:
+        import shutil
+
+        shutil.rmtree(WORK, ignore_errors=True)  # a child's own folder; the database is the parent's
