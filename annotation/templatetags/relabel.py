@@ -3,7 +3,7 @@ to the people who may open them."""
 
 from django import template
 
-from annotation.access import audit_roles
+from annotation.access import audit_roles, is_admin
 
 register = template.Library()
 
@@ -15,3 +15,9 @@ def relabel_links(user, audit) -> dict[str, bool]:
         "adjudication": bool(roles & {"manager", "adjudicator"}),
         "export": "manager" in roles,
     }
+
+
+@register.simple_tag
+def can_export(user, dataset) -> bool:
+    """Admins and the dataset's maintainers download its relabeled file."""
+    return is_admin(user) or dataset.maintainers.filter(pk=user.pk).exists()

@@ -153,3 +153,11 @@ def test_an_audit_of_another_dataset_or_an_unknown_rule_is_refused(
     url = reverse("datasets:export_download", args=[small_dataset.slug])
     assert client.get(url, {"audit": audit.pk + 99}).status_code == 404
     assert client.get(url, {"rule": "loudest"}).status_code == 400
+
+
+def test_the_dataset_page_links_the_export_for_its_maintainers_only(
+    client, password, audit, reader, maintainer, small_dataset
+):
+    url = reverse("datasets:detail", args=[small_dataset.slug])
+    assert b"Relabeled export" in _login(client, maintainer, password).get(url).content
+    assert b"Relabeled export" not in _login(client, reader, password).get(url).content
