@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from annotation.access import is_admin, visible_datasets
 
 from .models import Dataset
-from .relabeled import RULES, ExportError, RelabeledRows, csv_chunks
+from .relabeled import RULES, ExportError, RelabeledRows, csv_chunks, export_problem
 from .versions import compare
 
 
@@ -43,6 +43,7 @@ def export_page(request, slug):
             "audits": dataset.audits.order_by("-created_at"),
             "chosen": audit,
             "rules": RULES,
+            "problem": export_problem(dataset),
             "versions": visible_datasets(request.user)
             .filter(format=dataset.format)
             .exclude(pk=dataset.pk),

@@ -138,6 +138,21 @@ class ExportSummary:
 Progress = Callable[[int], None]
 
 
+def export_problem(dataset: Dataset) -> str:
+    """Why the dataset cannot be exported, or "" when it can."""
+    if dataset.format not in (Dataset.Format.CHESTXRAY14, Dataset.Format.CHEXPERT):
+        return (
+            f"relabeled export writes ChestX-ray14 and CheXpert files; {dataset.name} is "
+            f"{dataset.get_format_display()} (its column options are not kept)"
+        )
+    if not dataset.label_file or not Path(dataset.label_file).is_file():
+        return (
+            f"the label file of {dataset.name} ({dataset.label_file or 'none recorded'}) is "
+            "not readable: the export rewrites the original file, so import it again"
+        )
+    return ""
+
+
 class RelabeledRows:
     """Iterates the relabeled file's rows (header first) from the dataset's label file.
 
@@ -151,17 +166,10 @@ class RelabeledRows:
         audit: Audit | None = None,
         progress: Progress | None = None,
     ):
-        if dataset.format not in (Dataset.Format.CHESTXRAY14, Dataset.Format.CHEXPERT):
-            raise ExportError(
-                f"relabeled export writes ChestX-ray14 and CheXpert files; {dataset.name} is "
-                f"{dataset.get_format_display()}"
-            )
-        self.source = Path(dataset.label_file) if dataset.label_file else None
-        if self.source is None or not self.source.is_file():
-            raise ExportError(
-                f"the label file of {dataset.name} ({dataset.label_file or 'none recorded'}) is "
-                "not readable: the export rewrites the original file, import it again"
-            )
+        problem = export_problem(dataset)
+        if problem:
+            raise ExportError(problem)
+        self.source = Path(dataset.label_file)
         self.dataset = dataset
         self.reviews = reviews(dataset, rule, audit)
         self.progress = progress

@@ -152,6 +152,23 @@ def test_a_reimported_export_is_a_new_version_with_exactly_the_removed_labels(
     for name in chestxray14.FINDINGS:
         assert before[name] - after[name] == summary.removed.get(name, 0), name
     assert after["No Finding"] - before["No Finding"] == emptied
+    # Image by image: the new version's labels are the old ones minus the removals.
+    removals = _expected_removals(marked, "consensus")
+    old, new = _labels_by_key(nih), _labels_by_key(version)
+    assert old.keys() == new.keys()
+    for key, labels in old.items():
+        expected = (labels - removals.get(key, set())) or {"No Finding"}
+        assert new[key] == expected, key
+
+
+def _labels_by_key(dataset):
+    found: dict[str, set[str]] = {}
+    rows = ImageLabel.objects.filter(image__dataset=dataset).values_list(
+        "image__key", "label__name"
+    )
+    for key, name in rows.iterator(chunk_size=20000):
+        found.setdefault(key, set()).add(name)
+    return found
 
 
 def test_the_command_writes_the_file_atomically_and_prints_the_summary(marked, tmp_path, capsys):

@@ -161,3 +161,15 @@ def test_the_dataset_page_links_the_export_for_its_maintainers_only(
     url = reverse("datasets:detail", args=[small_dataset.slug])
     assert b"Relabeled export" in _login(client, maintainer, password).get(url).content
     assert b"Relabeled export" not in _login(client, reader, password).get(url).content
+
+
+def test_the_export_page_says_why_a_dataset_cannot_be_exported(
+    client, password, admin_user, small_dataset, tmp_path
+):
+    small_dataset.label_file = str(tmp_path / "gone.csv")
+    small_dataset.save()
+    _login(client, admin_user, password)
+    page = client.get(reverse("datasets:export", args=[small_dataset.slug]))
+    assert b'id="export-problem"' in page.content and b"gone.csv" in page.content
+    download = client.get(reverse("datasets:export_download", args=[small_dataset.slug]))
+    assert download.status_code == 409 and b"import it again" in download.content
