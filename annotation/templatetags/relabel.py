@@ -21,3 +21,15 @@ def relabel_links(user, audit) -> dict[str, bool]:
 def can_export(user, dataset) -> bool:
     """Admins and the dataset's maintainers download its relabeled file."""
     return is_admin(user) or dataset.maintainers.filter(pk=user.pk).exists()
+
+
+@register.simple_tag
+def adjudicating(user):
+    """The audits the user adjudicates, each with its number of pending tiles."""
+    from annotation.adjudication import queue_summary
+    from annotation.models import Audit, Membership
+
+    audits = Audit.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADJUDICATOR
+    ).distinct()
+    return [(audit, queue_summary(audit).pending) for audit in audits]

@@ -173,3 +173,11 @@ def test_the_export_page_says_why_a_dataset_cannot_be_exported(
     assert b'id="export-problem"' in page.content and b"gone.csv" in page.content
     download = client.get(reverse("datasets:export_download", args=[small_dataset.slug]))
     assert download.status_code == 409 and b"import it again" in download.content
+
+
+def test_the_home_page_lists_the_audits_one_adjudicates_with_what_is_pending(
+    client, password, audit, disagreement, adjudicator, reader
+):
+    page = _login(client, adjudicator, password).get("/").content.decode()
+    assert "Audits I adjudicate" in page and "1 tile pending" in page
+    assert "Audits I adjudicate" not in _login(client, reader, password).get("/").content.decode()
