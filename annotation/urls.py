@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import adjudication_views, views
+from . import adjudication_views, reads_views, views
 
 app_name = "annotation"
 grid = "audits/<int:audit_id>/labels/<int:label_id>/grids/<int:grid>/"
@@ -31,4 +31,5 @@ urlpatterns += [
         name="adjudication_time",
     ),
     path("samples/<int:sample_id>/adjudicate/", adjudication_views.decide, name="adjudicate"),
+    path("audits/<int:audit_id>/reads/import/", reads_views.import_page, name="reads_import"),
 ]

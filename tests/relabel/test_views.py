@@ -181,3 +181,43 @@ def test_the_home_page_lists_the_audits_one_adjudicates_with_what_is_pending(
     page = _login(client, adjudicator, password).get("/").content.decode()
     assert "Audits I adjudicate" in page and "1 tile pending" in page
     assert "Audits I adjudicate" not in _login(client, reader, password).get("/").content.decode()
+
+
+def test_a_maintainer_uploads_reference_reads_and_sees_what_was_counted(
+    client, password, audit, maintainer
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    sample = audit.samples.select_related("image", "label").first()
+    body = f"Image Index,{sample.label.name},Fracture\n{sample.image.key},NO,YES\n"
+    _login(client, maintainer, password)
+    url = reverse("annotation:reads_import", args=[audit.pk])
+    page = client.post(
+        url,
+        {
+            "reader": "Panel",
+            "format": "presence",
+            "file": SimpleUploadedFile("panel.csv", body.encode()),
+        },
+    )
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="reads-summary"' in text
+    assert "Fracture (1)" in text
+    assert sample.marks.get(reader__username="Panel").verdict == "red"
+    bad = client.post(
+        url,
+        {
+            "reader": "Panel",
+            "format": "presence",
+            "file": SimpleUploadedFile(
+                "bad.csv", f"Image Index,{sample.label.name}\nx.png,maybe\n".encode()
+            ),
+        },
+    )
+    assert "bad.csv, line 2" in bad.content.decode()
+
+
+def test_readers_and_outsiders_cannot_import_reads(client, password, audit, reader, outsider):
+    url = reverse("annotation:reads_import", args=[audit.pk])
+    for user in (reader, outsider):
+        assert _login(client, user, password).get(url).status_code == 404
