@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from annotation.access import is_admin, visible_datasets
 
 from .models import Dataset
-from .relabeled import RULES, ExportError, RelabeledRows, csv_chunks, export_problem
+from .relabeled import RULES, ExportError, RelabeledRows, csv_chunks, export_problem, preview
 from .versions import compare
 
 
@@ -44,6 +44,7 @@ def export_page(request, slug):
             "chosen": audit,
             "rules": RULES,
             "problem": export_problem(dataset),
+            "preview": preview(dataset, audit),
             "versions": visible_datasets(request.user)
             .filter(format=dataset.format)
             .exclude(pk=dataset.pk),

@@ -115,6 +115,25 @@ def reviews(dataset: Dataset, rule: str, audit: Audit | None = None) -> dict[str
     return result
 
 
+@dataclass
+class PreviewRow:
+    label: str
+    reviewed: int = 0
+    removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
+
+
+def preview(dataset: Dataset, audit: Audit | None = None) -> list[PreviewRow]:
+    """Per reviewed label: the images reviewed and how many each rule would strip of it."""
+    rows: dict[str, PreviewRow] = {}
+    for reviewed in reviews(dataset, "consensus", audit).values():
+        for review in reviewed:
+            row = rows.setdefault(review.label, PreviewRow(review.label))
+            row.reviewed += 1
+            for rule in RULES:
+                row.removed[rule] += bool(review.members) and removes(rule, review.consensus)
+    return [rows[name] for name in sorted(rows)]
+
+
 def _members(dataset: Dataset) -> dict[str, tuple[str, ...]]:
     found: dict[str, tuple[str, ...]] = {}
     for label in dataset.labels.prefetch_related("members"):

@@ -115,3 +115,15 @@ def test_the_queue_page_shows_every_readers_verdict_tags_and_note(
     reads = [(read.reader, read.verdict, read.tags, read.note) for read in tile.reads]
     assert reads == [("alice", "green", [], ""), ("bob", "red", ["chest drain"], "drain only")]
     assert tile.consensus.source == "tie" and tile.votes == [("green", 1), ("red", 1)]
+
+
+def test_a_queue_page_costs_the_same_queries_for_one_tile_or_eighteen(
+    audit, reader, other_reader, django_assert_max_num_queries
+):
+    samples = list(audit.samples.order_by("label__name", "position")[:18])
+    for sample in samples:
+        mark(sample, reader, "green", note="n")
+        mark(sample, other_reader, "red")
+    with django_assert_max_num_queries(12):
+        page = queue_page(audit=audit, label_id=samples[0].label_id, grid=0)
+        assert [len(tile.reads) for tile in page.tiles] == [2] * 18

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from annotation.models import Adjudication
-from datasets.relabeled import ExportError, RelabeledRows, csv_chunks, export_relabeled
+from datasets.relabeled import ExportError, RelabeledRows, csv_chunks, export_relabeled, preview
 from datasets.services import import_dataset
 from datasets.versions import compare
 from tests.conftest import FIXTURES
@@ -140,6 +140,10 @@ def test_two_versions_compare_by_labels_removed_per_class(
     out = tmp_path / "v2.csv"
     summary = export_relabeled(dataset=small_dataset, rule="consensus", out=out, audit=audit)
     assert summary.removed == {"Infiltration": 2}
+    shown = {row.label: (row.reviewed, row.removed) for row in preview(small_dataset, audit)}
+    assert shown == {
+        "Infiltration": (3, {"consensus": 2, "unanimous": 2, "adjudicated": 0}),
+    }
     version = import_dataset(name="NIH first 300 v2", fmt="chestxray14", labels=out).dataset
     result = compare(small_dataset, version)
     changes = {item.name: (item.removed, item.added) for item in result.labels}
@@ -152,3 +156,5 @@ def test_two_versions_compare_by_labels_removed_per_class(
         reverse("datasets:compare", args=[small_dataset.slug]), {"with": version.slug}
     )
     assert page.status_code == 200 and b"<strong>2</strong> labels removed" in page.content
+    export_page = client.get(reverse("datasets:export", args=[small_dataset.slug]))
+    assert b'id="preview"' in export_page.content
