@@ -56,6 +56,16 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_ROWS = 2000
 
 
+# A cell starts at the row's start or after a separator: one C-speed search over the joined
+# row finds any cell that csv_cells might neutralise; only those rows pay the per-cell check
+# (on the NIH file, calling safe_row on every row tripled the export's time).
+_MAYBE_FORMULA = re.compile(r"(?:^|\x00)[=+\-@\t\r]")
+
+
+def safe_text_row(row: list[str]) -> list:
+    return safe_row(row) if _MAYBE_FORMULA.search("\x00".join(row)) else row
+
+
 class ExportError(ValueError):
     """An export that cannot be made; the message names what is missing."""
 
@@ -172,6 +182,30 @@ def export_problem(dataset: Dataset) -> str:
     return ""
 
 
+class _RawLines:
+    """Feeds a text's physical lines to csv.reader and keeps those of the current record (a
+    quoted field may span several), so a row left unchanged is written back as it was read."""
+
+    __slots__ = ("lines", "taken")
+
+    def __init__(self, text: Iterator[str]):
+        self.lines = iter(text)
+        self.taken: list[str] = []
+
+    def __iter__(self) -> "_RawLines":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.taken.append(line)
+        return line
+
+    def record(self) -> str:
+        text = "".join(self.taken)
+        self.taken.clear()
+        return text
+
+
 class RelabeledRows:
     """Iterates the relabeled file's rows (header first) from the dataset's label file.
 
@@ -195,31 +229,40 @@ class RelabeledRows:
         self.summary = ExportSummary()
         self.line_end = _line_end(self.source)
 
-    def __iter__(self) -> Iterator[list]:
+    def __iter__(self) -> Iterator[list[str] | str]:
+        """Rows to write as CSV (lists), or, for a row kept as it was, its original text with
+        the provenance cells appended: most rows are never re-serialised, which keeps them
+        byte for byte and halves the time."""
         with open(self.source, "rb") as raw:
             binary: io.BufferedIOBase = raw
             if raw.peek(2)[:2] == _GZIP_MAGIC:
                 binary = gzip.GzipFile(fileobj=raw)
             text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-            reader = csv.reader(text)
+            lines = _RawLines(text)
+            reader = csv.reader(lines)
             header = next(reader, None)
             if header is None:
                 raise ExportError(f"{self.source} is empty")
+            lines.record()
             yield [*header, *PROVENANCE]
             relabel = self._relabeler([name.strip() for name in header])
             found = count = 0
             empty = ("",) * (len(PROVENANCE) - 2)
+            kept = "," + ",".join(["", UNREVIEWED, *empty]) + self.line_end
             for row in reader:
+                original = lines.record()
                 if not row:
                     continue
                 count += 1
                 reviewed = self.reviews.get(relabel.key(row))
-                if reviewed is None:
-                    yield [*row, "", UNREVIEWED, *empty]
-                else:
+                if reviewed is not None:
                     found += 1
                     removed = relabel.apply(row, reviewed)  # rewrites row in place
                     yield [*row, *self._provenance(removed, reviewed)]
+                elif _MAYBE_FORMULA.search("\x00".join(row)):
+                    yield [*row, "", UNREVIEWED, *empty]  # its cells need neutralising
+                else:
+                    yield original.rstrip("\r\n") + kept
                 if self.progress and count % 5000 == 0:
                     self.progress(raw.tell())
             self.summary.rows = count
@@ -326,22 +369,15 @@ def _line_end(source: Path) -> str:
     return "\r\n" if first.endswith(b"\r\n") else "\n"
 
 
-# A cell starts at the row's start or after a separator: one C-speed search over the joined
-# row finds any cell that csv_cells might neutralise; only those rows pay the per-cell check
-# (on the NIH file, calling safe_row on every row tripled the export's time).
-_MAYBE_FORMULA = re.compile(r"(?:^|\x00)[=+\-@\t\r]")
-
-
-def safe_text_row(row: list[str]) -> list:
-    return safe_row(row) if _MAYBE_FORMULA.search("\x00".join(row)) else row
-
-
 def csv_chunks(rows: RelabeledRows) -> Iterator[str]:
     """The rows as CSV text in chunks (every cell made safe for spreadsheets)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=rows.line_end)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(safe_text_row(row))
+        if isinstance(row, str):
+            buffer.write(row)  # an original line, already checked
+        else:
+            writer.writerow(safe_text_row(row))
         if count % _CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -158,3 +158,25 @@ def test_two_versions_compare_by_labels_removed_per_class(
     assert page.status_code == 200 and b"<strong>2</strong> labels removed" in page.content
     export_page = client.get(reverse("datasets:export", args=[small_dataset.slug]))
     assert b'id="preview"' in export_page.content
+
+
+def test_unreviewed_rows_keep_their_exact_bytes_quotes_and_crlf_included(tmp_path, reader):
+    lines = [
+        "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position",
+        '00000001_000.png,Mass,0,"1",57,M,"PA"',
+        '00000002_000.png,"Mass|Nodule",0,"2, second",58,F,AP',
+        "00000003_000.png,Mass,0,3,59,F,AP",
+    ]
+    path = tmp_path / "nih.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    dataset = import_dataset(name="Quoted", fmt="chestxray14", labels=path).dataset
+    audit = make_audit(dataset, [reader], labels=("Mass",), per_label=3)
+    third = audit.samples.get(image__key="00000003_000.png")
+    mark(third, reader, "red")
+    out = tmp_path / "out.csv"
+    export_relabeled(dataset=dataset, rule="consensus", out=out, audit=audit)
+    written = out.read_bytes().decode().split("\r\n")
+    assert written[1].startswith(lines[1] + ",")
+    assert written[2].startswith(lines[2] + ",")
+    assert written[3].startswith("00000003_000.png,No Finding,0,3,59,F,AP,")
+    assert written[4] == ""
