@@ -49,19 +49,41 @@ def set_rule(*, audit: Audit, rule: str) -> Audit:
     return audit
 
 
-def queue_sample_ids(audit: Audit) -> list[int]:
-    """Ids of the samples in the audit's queue: disagreeing now, or already adjudicated;
-    in reading order (label name, position)."""
+@dataclass(frozen=True)
+class _Queued:
+    sample_id: int
+    label_id: int
+    label: str
+    adjudicated: bool
+
+
+def _queue(audit: Audit) -> list[_Queued]:
+    """The samples in the audit's queue (disagreeing now, or already adjudicated), in reading
+    order (label name, position). Three flat queries and no id list sent back to the database,
+    so a queue of any size costs the same."""
     verdicts: dict[int, list[str]] = defaultdict(list)
     marks = Mark.objects.filter(sample__audit=audit).exclude(verdict="")
     for sample_id, verdict in marks.values_list("sample_id", "verdict").iterator(chunk_size=5000):
         verdicts[sample_id].append(verdict)
-    wanted = {sid for sid, given in verdicts.items() if disagrees(given, audit.adjudication_rule)}
-    wanted |= set(
+    adjudicated = set(
         Adjudication.objects.filter(sample__audit=audit).values_list("sample_id", flat=True)
     )
-    order = Sample.objects.filter(pk__in=wanted).order_by("label__name", "position")
-    return list(order.values_list("pk", flat=True))
+    rule = audit.adjudication_rule
+    rows = (
+        Sample.objects.filter(audit=audit)
+        .order_by("label__name", "position")
+        .values_list("pk", "label_id", "label__name")
+    )
+    return [
+        _Queued(sample_id, label_id, name, sample_id in adjudicated)
+        for sample_id, label_id, name in rows.iterator(chunk_size=5000)
+        if sample_id in adjudicated or disagrees(verdicts.get(sample_id, ()), rule)
+    ]
+
+
+def queue_sample_ids(audit: Audit) -> list[int]:
+    """Ids of the samples in the audit's queue, in reading order."""
+    return [item.sample_id for item in _queue(audit)]
 
 
 @dataclass
@@ -108,35 +130,20 @@ class QueueSummary:
         return None
 
 
-def queue_summary(audit: Audit) -> QueueSummary:
-    ids = queue_sample_ids(audit)
-    adjudicated = set(
-        Adjudication.objects.filter(sample__audit=audit).values_list("sample_id", flat=True)
-    )
+def queue_summary(audit: Audit, queue: list[_Queued] | None = None) -> QueueSummary:
     labels: dict[int, QueueLabel] = {}
-    rows = Sample.objects.filter(pk__in=ids).order_by("label__name", "position")
-    for index_in_label, (sample_id, label_id, name) in _numbered(
-        rows.values_list("pk", "label_id", "label__name")
-    ):
-        item = labels.setdefault(label_id, QueueLabel(label_id=label_id, name=name))
-        item.total += 1
-        if sample_id in adjudicated:
-            item.done += 1
-        elif item.first_pending_grid is None:
-            item.first_pending_grid = index_in_label // audit.grid_size + 1
-    for item in labels.values():
-        item.grids = ceil(item.total / audit.grid_size)
+    for item in _queue(audit) if queue is None else queue:
+        label = labels.setdefault(
+            item.label_id, QueueLabel(label_id=item.label_id, name=item.label)
+        )
+        if item.adjudicated:
+            label.done += 1
+        elif label.first_pending_grid is None:
+            label.first_pending_grid = label.total // audit.grid_size + 1
+        label.total += 1
+    for label in labels.values():
+        label.grids = ceil(label.total / audit.grid_size)
     return QueueSummary(rule=audit.adjudication_rule, labels=list(labels.values()))
-
-
-def _numbered(rows):
-    """(index within the label, row) for rows ordered by label."""
-    current, index = None, 0
-    for row in rows:
-        if row[1] != current:
-            current, index = row[1], 0
-        yield index, row
-        index += 1
 
 
 @dataclass
@@ -202,16 +209,13 @@ class QueuePage:
 
 def queue_page(*, audit: Audit, label_id: int, grid: int) -> QueuePage:
     """One grid (0-based) of the queue for a label, with every reader's read; 404 if none."""
-    summary = queue_summary(audit)
+    queue = _queue(audit)
+    summary = queue_summary(audit, queue)
     current = next((item for item in summary.labels if item.label_id == label_id), None)
     if current is None or not 0 <= grid < current.grids:
         raise Http404("No such adjudication grid")
-    ids = [
-        sid
-        for sid in Sample.objects.filter(pk__in=queue_sample_ids(audit), label_id=label_id)
-        .order_by("position")
-        .values_list("pk", flat=True)
-    ][grid * audit.grid_size : (grid + 1) * audit.grid_size]
+    of_label = [item.sample_id for item in queue if item.label_id == label_id]
+    ids = of_label[grid * audit.grid_size : (grid + 1) * audit.grid_size]
     samples = {
         sample.pk: sample
         for sample in Sample.objects.filter(pk__in=ids)

@@ -127,3 +127,21 @@ def test_a_queue_page_costs_the_same_queries_for_one_tile_or_eighteen(
     with django_assert_max_num_queries(12):
         page = queue_page(audit=audit, label_id=samples[0].label_id, grid=0)
         assert [len(tile.reads) for tile in page.tiles] == [2] * 18
+
+
+def test_the_next_pending_grid_is_the_first_with_an_undecided_tile(
+    audit, reader, other_reader, adjudicator
+):
+    samples = list(audit.samples.order_by("label__name", "position")[:20])
+    assert len({sample.label_id for sample in samples}) == 1
+    for sample in samples:
+        mark(sample, reader, "green")
+        mark(sample, other_reader, "red")
+    assert queue_summary(audit).first_pending == (samples[0].label_id, 1)
+    for sample in samples[:18]:
+        adjudicate(sample=sample, adjudicator=adjudicator, verdict="green")
+    summary = queue_summary(audit)
+    assert summary.first_pending == (samples[0].label_id, 2)
+    assert (summary.labels[0].grids, summary.pending) == (2, 2)
+    second = queue_page(audit=audit, label_id=samples[0].label_id, grid=1)
+    assert [tile.sample.pk for tile in second.tiles] == [s.pk for s in samples[18:]]
