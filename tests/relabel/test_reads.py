@@ -236,3 +236,37 @@ def test_the_command_reports_what_it_counted_and_refuses_a_bad_file(audit, drawn
             format="presence",
             no_progress=True,
         )
+
+
+def test_one_of_their_columns_may_stand_for_several_of_our_labels(small_dataset, tmp_path):
+    audit = create_audit(
+        dataset=small_dataset,
+        name="nodules and masses",
+        labels=list(Label.objects.filter(dataset=small_dataset, name__in=["Nodule", "Mass"])),
+        per_label=None,
+        one_per_patient=False,
+        build=False,
+    )
+    build_sample_set(audit=audit)
+    samples = list(audit.samples.select_related("image", "label"))
+    keys = sorted({sample.image.key for sample in samples})
+    path = _write(
+        tmp_path / "panel.csv",
+        [
+            ["file", "Nodule or mass"],
+            *[[key, "yes" if i % 2 else "no"] for i, key in enumerate(keys)],
+        ],
+    )
+    summary = import_reads(
+        audit=audit,
+        reader_name="panel",
+        path=path,
+        fmt="presence",
+        image_column="file",
+        mapping=parse_mapping(["Nodule or mass=Nodule", "Nodule or mass=Mass"]),
+    )
+    expected = {
+        sample.pk: "green" if keys.index(sample.image.key) % 2 else "red" for sample in samples
+    }
+    got = dict(Mark.objects.filter(reader__username="panel").values_list("sample_id", "verdict"))
+    assert got == expected and summary.reads == len(samples) > len(keys) / 2
