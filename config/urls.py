@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
-    path("api/", include("annotation.api_urls")),
+    path("api/", include("config.api_urls")),
+    path("", include("annotation.people_urls")),
 ]
