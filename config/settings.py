@@ -199,6 +199,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_VERBOSE = env_bool("AXES_VERBOSE", False)
+# Every successful log-in is INFO in axes; lock-outs are WARNING and still show.
+LOGGING.setdefault("loggers", {})["axes"] = {"level": env_str("AXES_LOG_LEVEL", "WARNING")}
 # Behind a proxy (AXES_BEHIND_PROXY=1) the client address is in X-Forwarded-For; trusting it
 # without one would let a client pick its own address and dodge the lock-out.
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
