@@ -21,9 +21,6 @@ import pytest
 from django.db import transaction
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
-from annotation import invitations
-from annotation.models import Invitation
-
 ACTORS = (
     "anon",
     "outsider",
@@ -236,92 +233,6 @@ def test_every_route_of_the_project_is_in_the_matrix():
     assert not missing, f"routes missing from ROUTES in {__file__}: {missing}"
     stale = set(ROUTES) - set(_names(get_resolver().url_patterns))
     assert not stale, f"ROUTES lists routes that no longer exist: {stale}"
-
-
-@pytest.fixture
-def world(
-    admin_user,
-    reader,
-    other_reader,
-    outsider,
-    researcher,
-    adjudicator,
-    maintainer,
-    other_maintainer,
-    audit,
-    other_audit,
-    small_dataset,
-    other_dataset,
-):
-    sample_a = audit.samples.order_by("pk").first()
-    sample_b = other_audit.samples.order_by("pk").first()
-    unsampled = small_dataset.images.exclude(samples__audit=audit).order_by("pk").first()
-
-    sent_a = invitations.invite(
-        by=admin_user,
-        email="pending-a@example.org",
-        role="reader",
-        audit=audit,
-        accept_url=str,
-    )
-    sent_da = invitations.invite(
-        by=admin_user,
-        email="pending-da@example.org",
-        role="maintainer",
-        dataset=small_dataset,
-        accept_url=str,
-    )
-    sent_b = invitations.invite(
-        by=admin_user,
-        email="pending-b@example.org",
-        role="reader",
-        audit=other_audit,
-        accept_url=str,
-    )
-    carol = other_audit.memberships.get().user
-    label_a = sample_a.label_id
-    label_b = sample_b.label_id
-    args = {
-        "none": {"any": {}},
-        "audit": {"A": {"audit_id": audit.pk}, "B": {"audit_id": other_audit.pk}},
-        "grid": {
-            "A": {"audit_id": audit.pk, "label_id": label_a, "grid": 1},
-            "B": {"audit_id": other_audit.pk, "label_id": label_b, "grid": 1},
-        },
-        "sample": {"A": {"sample_id": sample_a.pk}, "B": {"sample_id": sample_b.pk}},
-        "image": {
-            "A": {"image_id": sample_a.image_id},
-            "DA-unsampled": {"image_id": unsampled.pk},
-            "B": {"image_id": sample_b.image_id},
-        },
-        "dataset": {"DA": {"slug": small_dataset.slug}, "DB": {"slug": other_dataset.slug}},
-        "audit_member": {
-            "A": {"audit_id": audit.pk, "user_id": reader.pk},
-            "B": {"audit_id": other_audit.pk, "user_id": carol.pk},
-        },
-        "dataset_member": {
-            "DA": {"slug": small_dataset.slug, "user_id": maintainer.pk},
-            "DB": {"slug": other_dataset.slug, "user_id": other_maintainer.pk},
-        },
-        "invitation": {
-            "A": {"pk": sent_a.invitation.pk},
-            "DA-maintainer": {"pk": sent_da.invitation.pk},
-            "B": {"pk": sent_b.invitation.pk},
-        },
-        "token": {"valid": {"token": sent_a.token}, "unknown": {"token": "no-such-token"}},
-    }
-    users = {
-        "anon": None,
-        "outsider": outsider,
-        "reader": reader,
-        "researcher": researcher,
-        "adjudicator": adjudicator,
-        "maintainer": maintainer,
-        "other_maintainer": other_maintainer,
-        "admin": admin_user,
-    }
-    assert Invitation.objects.count() == 3 and unsampled is not None
-    return {"args": args, "users": users}
 
 
 def _outcome(response, api: bool) -> str:
