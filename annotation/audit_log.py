@@ -31,6 +31,7 @@ def record(
     audit: Audit | None = None,
     dataset=None,
     target: str = "",
+    actor_label: str = "",
     **details,
 ) -> AuditEvent:
     if audit is not None and dataset is None:
@@ -39,7 +40,7 @@ def record(
     return AuditEvent.objects.create(
         action=action,
         actor=actor if authenticated else None,
-        actor_name=actor.get_username() if authenticated else "",
+        actor_name=actor.get_username() if authenticated else (actor_label or ""),
         audit=audit,
         dataset=dataset,
         target=str(target)[:300],

@@ -64,8 +64,9 @@ def valid_days() -> int:
 
 def may_invite(user, *, role: str, audit: Audit | None = None, dataset=None) -> bool:
     """Admins invite anyone to anything; a maintainer invites to the audits of their datasets
-    (not maintainers: only an admin widens who manages a dataset)."""
-    if is_admin(user):
+    (not maintainers: only an admin widens who manages a dataset). `None` is the operator of
+    `manage.py invite`, who already holds the database."""
+    if user is None or is_admin(user):
         return True
     if role == Role.MAINTAINER or audit is None:
         return False
@@ -138,6 +139,7 @@ def invite(
         audit_log.record(
             "invitation.created",
             actor=by,
+            actor_label="" if by else "manage.py",
             audit=audit,
             dataset=dataset,
             target=email,

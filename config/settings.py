@@ -211,6 +211,8 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 )
 
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+# Where the site is reached, for links in mail sent outside a request (manage.py invite).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -329,3 +329,24 @@ def test_the_audit_log_page_is_for_admins(client, admin_user, maintainer, audit,
     page = client.get(reverse("access:audit_log"), {"action": "invitation.created"})
     assert page.status_code == 200
     assert b"logged@example.org" in page.content
+
+
+@pytest.mark.django_db
+def test_the_invite_command_mails_a_link_and_logs_it(audit, mailoutbox, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    settings.SITE_URL = "https://audit.example.org"
+    out = StringIO()
+    call_command(
+        "invite", "cli@example.org", "--audit", str(audit.pk), "--role", "adjudicator", stdout=out
+    )
+    assert "cli@example.org as adjudicator" in out.getvalue()
+    assert "https://audit.example.org/invite/" in mailoutbox[0].body
+    event = AuditEvent.objects.get(action="invitation.created")
+    assert (event.actor, event.actor_name) == (None, "manage.py")
+    with pytest.raises(CommandError, match="--audit 999999: no such audit"):
+        call_command("invite", "x@example.org", "--audit", "999999")
+    with pytest.raises(CommandError, match="invited to an audit"):
+        call_command("invite", "x@example.org", "--role", "reader")
