@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -24,11 +24,23 @@ def _progress(audit: Audit, user) -> dict:
     }
 
 
-@extend_schema(operation_id="audits_list", responses=AuditSerializer(many=True))
-@api_view(["GET"])
-def audit_list(request):
-    audits = visible_audits(request.user).select_related("dataset").order_by("pk")
-    return Response([AuditSerializer(_progress(audit, request.user)).data for audit in audits])
+class AuditList(generics.ListAPIView):
+    """The audits the user can see, each with the user's own progress; paginated."""
+
+    serializer_class = AuditSerializer
+
+    def get_queryset(self):
+        return visible_audits(self.request.user).select_related("dataset").order_by("pk")
+
+    @extend_schema(operation_id="audits_list")
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            [AuditSerializer(_progress(audit, request.user)).data for audit in page]
+        )
+
+
+audit_list = AuditList.as_view()
 
 
 @extend_schema(responses=AuditSerializer)

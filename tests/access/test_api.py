@@ -37,7 +37,7 @@ def test_a_token_from_the_token_page_authenticates_scripts(client, reader, audit
     script.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = script.get("/api/audits/")
     assert response.status_code == 200
-    assert [item["id"] for item in response.json()] == [audit.pk]
+    assert [item["id"] for item in response.json()["results"]] == [audit.pk]
     script.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert script.get("/api/audits/").status_code == 401
     # A new token replaces the old one.
