@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -375,3 +375,14 @@ def remove_maintainer(*, by, dataset: Dataset, user) -> None:
                 target=user.get_username(),
                 role=Role.MAINTAINER,
             )
+
+
+def purge_stale(*, older_than_days: int = 30) -> int:
+    """Delete invitations that expired or were revoked more than `older_than_days` ago without
+    being accepted (the audit log keeps their story). Returns how many went."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = Invitation.objects.filter(accepted_at__isnull=True).filter(
+        models.Q(expires_at__lt=cutoff) | models.Q(revoked_at__lt=cutoff)
+    )
+    deleted, _ = stale.delete()
+    return deleted

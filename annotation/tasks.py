@@ -11,3 +11,11 @@ def build_sample_set(audit_id: int) -> int:
     if audit is None:  # deleted before the worker got to it
         return 0
     return len(services.build_sample_set(audit=audit))
+
+
+@shared_task
+def purge_stale_invitations(older_than_days: int = 30) -> int:
+    """Periodic (beat): forget invitations expired or revoked a month ago. Safe to run twice."""
+    from . import invitations
+
+    return invitations.purge_stale(older_than_days=older_than_days)

@@ -350,3 +350,25 @@ def test_the_invite_command_mails_a_link_and_logs_it(audit, mailoutbox, settings
         call_command("invite", "x@example.org", "--audit", "999999")
     with pytest.raises(CommandError, match="invited to an audit"):
         call_command("invite", "x@example.org", "--role", "reader")
+
+
+@pytest.mark.django_db
+def test_stale_invitations_are_purged_but_accepted_ones_stay(admin_user, audit, mailoutbox):
+    from annotation.tasks import purge_stale_invitations
+
+    def sent(email):
+        return invitations.invite(
+            by=admin_user, email=email, role="reader", audit=audit, accept_url=str
+        ).invitation
+
+    old = timezone.now() - timedelta(days=31)
+    expired, revoked, accepted, fresh = (sent(f"{n}@example.org") for n in "erap")
+    Invitation.objects.filter(pk=expired.pk).update(expires_at=old)
+    Invitation.objects.filter(pk=revoked.pk).update(revoked_at=old)
+    Invitation.objects.filter(pk=accepted.pk).update(accepted_at=old, expires_at=old)
+    assert purge_stale_invitations.delay().get() == 2
+    assert set(Invitation.objects.values_list("email", flat=True)) == {
+        "a@example.org",
+        "p@example.org",
+    }
+    assert purge_stale_invitations.delay().get() == 0
