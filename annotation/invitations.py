@@ -244,6 +244,10 @@ def existing_account(invitation: Invitation):
     )
 
 
+def is_invitee(invitation: Invitation, user) -> bool:
+    return bool(user.email) and user.email.strip().lower() == invitation.email.strip().lower()
+
+
 def check_new_account(*, username: str, password: str, email: str, name: str = "") -> None:
     """Raise ValidationError (by field) when an account cannot be created with these."""
     User = get_user_model()
@@ -288,8 +292,14 @@ def _grant(invitation: Invitation, user) -> None:
 
 
 def accept_with_account(*, token: str, user) -> Invitation:
-    """An existing (logged-in) account joins with the invitation's role."""
+    """An existing (logged-in) account joins with the invitation's role, if it is the invited
+    address's account: a forwarded link does not hand a role to whoever holds it."""
     invitation = lookup(token)
+    if not is_invitee(invitation, user):
+        raise InvitationError(
+            f"This invitation is for {invitation.email}; you are logged in as "
+            f"{user.get_username()}. Log out and open the link again."
+        )
     with transaction.atomic():
         # The row lock (PostgreSQL) serialises simultaneous accepts; the conditional update in
         # _claim decides the single winner on every database.

@@ -199,6 +199,7 @@ def accept(request, token):
         )
     context = {"invitation": invitation, "token": token}
     if request.user.is_authenticated:
+        context["mismatch"] = not invitations.is_invitee(invitation, request.user)
         if request.method == "POST":
             try:
                 invitations.accept_with_account(token=token, user=request.user)
@@ -209,6 +210,9 @@ def accept(request, token):
                     {"reason": error.reason, "message": str(error)},
                     status=410,
                 )
+            except invitations.InvitationError as error:
+                context["error"] = str(error)
+                return render(request, "access/accept.html", context, status=403)
             messages.success(request, f"You joined {invitation.place} as {invitation.role}.")
             return redirect(_landing(invitation))
         return render(request, "access/accept.html", context)

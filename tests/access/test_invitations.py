@@ -372,3 +372,19 @@ def test_stale_invitations_are_purged_but_accepted_ones_stay(admin_user, audit, 
         "p@example.org",
     }
     assert purge_stale_invitations.delay().get() == 0
+
+
+@pytest.mark.django_db
+def test_a_forwarded_link_gives_nothing_to_another_logged_in_account(
+    client, admin_user, audit, reader, outsider, mailoutbox
+):
+    """alice (a reader) holding a link meant for mallory cannot take its role."""
+    _invite(client, admin_user, audit, email=outsider.email, role="researcher")
+    token = _token_from(mailoutbox[0])
+    client.force_login(reader)
+    page = client.get(reverse("access:accept", args=[token]))
+    assert b"not for your account" in page.content and b'id="join"' not in page.content
+    response = client.post(reverse("access:accept", args=[token]))
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user=reader, role="researcher").exists()
+    assert Invitation.objects.get().accepted_at is None

@@ -146,7 +146,8 @@ ROUTES: dict[str, list[Row]] = {
     # access: people, invitations, the audit log, tokens
     "access:accept": [
         row("GET", "token", **{actor: "ok/404" for actor in ACTORS}),
-        row("POST", "token", **{actor: "ok/404" for actor in ACTORS}),
+        # Only the invited address's account joins; anyone else logged in is refused.
+        row("POST", "token", **{**{actor: "403/404" for actor in ACTORS}, "anon": "ok/404"}),
     ],
     "access:audit_people": [
         row("GET", "audit", **MANAGERS),
