@@ -130,6 +130,7 @@ def world(
             "B": {"pk": sent_b.invitation.pk},
         },
         "token": {"valid": {"token": sent_a.token}, "unknown": {"token": "no-such-token"}},
+        "reset_link": {"invalid": {"uidb64": "MQ", "token": "bad-token"}},
     }
     users = {
         "anon": None,

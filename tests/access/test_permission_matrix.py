@@ -45,6 +45,7 @@ SCOPES = {
     "dataset_member": ("DA", "DB"),
     "invitation": ("A", "DA-maintainer", "B"),
     "token": ("valid", "unknown"),
+    "reset_link": ("invalid",),
 }
 
 
@@ -175,6 +176,12 @@ ROUTES: dict[str, list[Row]] = {
         )
     ],
     "access:audit_log": [row("GET", "none", **ADMINS)],
+    "access:password_change": [row("GET", "none", **SIGNED_IN)],
+    "access:password_changed": [row("GET", "none", **SIGNED_IN)],
+    "access:password_reset": [row("GET", "none", **EVERYONE), row("POST", "none", **EVERYONE)],
+    "access:password_reset_sent": [row("GET", "none", **EVERYONE)],
+    "access:password_reset_confirm": [row("GET", "reset_link", **EVERYONE)],
+    "access:password_reset_complete": [row("GET", "none", **EVERYONE)],
     "access:api_token": [row("GET", "none", **SIGNED_IN), row("POST", "none", **SIGNED_IN)],
     "api-invitations": [
         # Lists only what the user manages (empty for the others: see test_api).
