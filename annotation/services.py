@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from datasets.models import Dataset, Image, ImageLabel, Label
 
-from . import sampling
+from . import audit_log, sampling
 from .models import Audit, GridVisit, Mark, MarkChange, Membership, Sample, Tag, Verdict
 
 # (name, keyboard shortcut); the grid already uses g o r n p h j k l and digits.
@@ -88,6 +88,14 @@ def create_audit(
         )
         Membership.objects.bulk_create(
             Membership(audit=audit, user=user, role=Membership.Role.READER) for user in readers
+        )
+        audit_log.record(
+            "audit.created",
+            actor=created_by,
+            actor_label="manage.py",
+            audit=audit,
+            target=audit.name,
+            readers=[user.get_username() for user in readers],
         )
         if build:
             from .tasks import build_sample_set as build_task

@@ -12,6 +12,6 @@ urlpatterns = [
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
     path("", include("reports.urls")),
-    path("api/reports/", include("reports.api_urls")),
-    path("api/", include("annotation.api_urls")),
+    path("", include("annotation.people_urls")),
+    path("api/", include("config.api_urls")),
 ]
