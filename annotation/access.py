@@ -150,6 +150,8 @@ def image_for_request(request, image_id: int) -> Image | None:
     if not constant_time_compare(data.get(HASH_SESSION_KEY) or "", expected):
         return None
     return image
+
+
 MANAGER = "manager"
 AUDIT_ROLES = ("reader", "adjudicator", "researcher")
 

@@ -239,6 +239,8 @@ class AdjudicationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.adjudicator} on {self.sample}: {self.old_verdict or '-'} -> {self.new_verdict or '-'}"
+
+
 # --- People and access (issue 6): invitations and the audit log -------------------------------
 
 
