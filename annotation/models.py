@@ -208,3 +208,8 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sample}: {self.verdict} by {self.adjudicator}"
+
+
+# The outbox model lives with its relay and sweeper (annotation/outbox.py); imported here so
+# Django registers it.
+from .outbox import OutboxTask  # noqa: E402, F401
