@@ -13,6 +13,8 @@ import re
 import time
 import uuid
 
+from django.core.signals import request_finished
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -81,28 +83,34 @@ class RequestIdMiddleware:
     def __call__(self, request):
         given = request.headers.get("X-Request-ID", "")
         request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        # Not reset on the way out: Django logs a failed request (django.request) after the
+        # middleware returned; request_finished resets it (connected below).
+        request_id_var.set(request_id)
         request.request_id = request_id
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response["X-Request-ID"] = request_id
-            self.log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                    "user_id": getattr(getattr(request, "user", None), "pk", None),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        self.log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "user_id": getattr(getattr(request, "user", None), "pk", None),
+            },
+        )
+        return response
+
+
+def _request_finished(**kwargs):
+    request_id_var.set("-")
+
+
+request_finished.connect(_request_finished, dispatch_uid="label_audit.request_id")
 
 
 def connect_celery_signals() -> None:
