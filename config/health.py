@@ -147,3 +147,30 @@ def healthz(request):
         )
     report = run_checks(names)
     return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+class DatabaseUnavailableMiddleware:
+    """While PostgreSQL restarts, answer 503 with Retry-After instead of a 500 page: a client
+    (the grid's script, the API) can tell "try again in a moment" from a bug. Nothing was
+    written: the request's transaction failed as a whole."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django import db
+
+        if not isinstance(exception, db.OperationalError | db.InterfaceError):
+            return None
+        log.warning(
+            "database unavailable during %s %s: %s", request.method, request.path, exception
+        )
+        response = JsonResponse(
+            {"detail": "The database is unavailable for a moment; nothing was saved. Retry."},
+            status=503,
+        )
+        response["Retry-After"] = "5"
+        return response

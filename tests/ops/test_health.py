@@ -87,3 +87,22 @@ def test_status_exits_non_zero_when_the_broker_is_down(broker_at):
     with pytest.raises(SystemExit) as stop:
         call_command("status")
     assert stop.value.code == 1
+
+
+def test_a_database_outage_is_a_503_to_retry_not_a_server_error(
+    client, monkeypatch, reader, password
+):
+    from django import db
+
+    from annotation import api
+
+    client.force_login(reader)
+
+    def down(*args, **kwargs):
+        raise db.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(api, "visible_audits", down)
+    response = client.get("/api/audits/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "nothing was saved" in response.json()["detail"]
