@@ -44,6 +44,7 @@ BROKER_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 BASE = f"http://127.0.0.1:{WEB_PORT}"
 PASSWORD = "bench-password-not-secret-42"
 VERDICTS = ("green", "orange", "red")
+RETRIES = 60  # 0.5 s apart: a client gives up on a mark after about 30 s
 
 
 def server_env() -> dict:
@@ -61,9 +62,9 @@ def server_env() -> dict:
     return env
 
 
-def django_setup() -> None:
+def django_setup(env: dict | None = None) -> None:
     """This process reads and prepares the database through the ORM (same settings)."""
-    os.environ.update(server_env())
+    os.environ.update(env or server_env())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -81,15 +82,22 @@ def listening(port: int) -> bool:
 
 
 class Redis:
-    def __init__(self, port: int = REDIS_PORT):
-        self.port, self.process = port, None
+    """A private redis-server; with `folder`, append-only like production (docker-compose.yml),
+    so queued messages survive a stop and start."""
+
+    def __init__(self, port: int = REDIS_PORT, folder: Path | None = None):
+        self.port, self.folder, self.process = port, folder, None
 
     def start(self) -> "Redis":
         if listening(self.port):
             raise SystemExit(f"port {self.port} is taken: is another bench running?")
+        persist = ["--appendonly", "no"]
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            persist = ["--appendonly", "yes", "--dir", str(self.folder)]
         self.process = subprocess.Popen(
             [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+             "--save", "", *persist],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for(lambda: listening(self.port), 10, "redis-server")
@@ -292,12 +300,18 @@ class Reader:
         )
 
     def put(self, sample, verdict, key):
-        status, _ = self.request(
-            "mark (PUT)",
-            "PUT",
-            f"/api/samples/{sample}/mark/",
-            {"verdict": verdict, "idempotency_key": key},
-        )
+        """As the grid's script does: a 503 (database restarting) or a dropped connection is
+        retried with the same idempotency key, so a retry can never mark twice."""
+        for _ in range(RETRIES):
+            status, _ = self.request(
+                "mark (PUT)",
+                "PUT",
+                f"/api/samples/{sample}/mark/",
+                {"verdict": verdict, "idempotency_key": key},
+            )
+            if status not in (0, 502, 503) or time.time() > self.deadline:
+                return status
+            time.sleep(0.5)
         return status
 
     def run(self) -> None:

@@ -72,6 +72,10 @@ app.conf.update(
         # outbox re-sends, and a web request must not hang on a dead broker.
         "connect_retries_timeout": 2,
         "socket_connect_timeout": 2,
+        # A broker that vanished without closing the connection (failover, NAT): a blocking
+        # call gives up instead of waiting for ever, and the health checks get to run.
+        "socket_timeout": 30,
+        "socket_keepalive": True,
         "health_check_interval": 25,
     },
     broker_connection_max_retries=None,  # a worker waits for Redis to come back, for ever
