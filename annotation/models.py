@@ -339,3 +339,8 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.target}"
+
+
+# The outbox model lives with its relay and sweeper (annotation/outbox.py); imported here so
+# Django registers it.
+from .outbox import OutboxTask  # noqa: E402, F401
