@@ -94,6 +94,9 @@ READERS = dict(MANAGERS, reader="ok/404")
 # Writing a mark: readers only; managers reach the audit but may not mark (403).
 MARKERS = dict(READERS, maintainer="403/404", other_maintainer="404/403", admin="403")
 ADMINS = {**{actor: "404" for actor in ACTORS}, "anon": "login", "admin": "ok"}
+# Reports: researchers and managers; a reader of a blinded audit only once it is closed (A is
+# blinded and open), an adjudicator not as such.
+REPORT_VIEWERS = dict(MANAGERS, researcher="ok/404")
 
 
 def invite_body(world, args):
@@ -209,6 +212,19 @@ ROUTES: dict[str, list[Row]] = {
     "api-schema": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-docs": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-redoc": [row("GET", "none", api=True, **SIGNED_IN)],
+    # reports: researchers and managers; readers of A (blinded, open) and adjudicators: 404
+    **{
+        name: [row("GET", "audit", **REPORT_VIEWERS)]
+        for name in ("reports:dashboard", "reports:readers", "reports:agreement", "reports:download")
+    },
+    "reports:recompute": [row("POST", "audit", **REPORT_VIEWERS)],
+    "reports:reference_accuracy": [
+        row("GET", "dataset", **MANAGERS),
+        row("POST", "dataset", **MANAGERS),
+    ],
+    "reports_api:latest": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
+    "reports_api:snapshots": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
+    "reports_api:recompute": [row("POST", "audit", api=True, **REPORT_VIEWERS)],
     # The Django admin: staff only (its own log-in page for everyone else).
     "admin:index": [row("GET", "none", **dict(ADMINS, **{a: "login" for a in ACTORS[:7]}))],
 }
