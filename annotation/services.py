@@ -11,7 +11,7 @@ from django.db.models import F
 
 from datasets.models import Dataset, Image, ImageLabel, Label
 
-from . import sampling
+from . import decoys, sampling, shuffled
 from .models import Audit, GridVisit, Mark, MarkChange, Membership, Sample, Tag, Verdict
 
 # (name, keyboard shortcut); the grid already uses g o r n p h j k l and digits.
@@ -43,6 +43,8 @@ def create_audit(
     sole_label_only: bool = False,
     view_filter: str = "",
     blinded: bool = True,
+    kind: str = Audit.Kind.LABEL_REVIEW,
+    decoy_fraction: float = 0.0,
     tags: Sequence[tuple[str, str]] = DEFAULT_TAGS,
     readers: Sequence = (),
     created_by=None,
@@ -64,6 +66,10 @@ def create_audit(
     if strangers:
         raise AuditError(f"label(s) {', '.join(strangers)} are not labels of {dataset.slug}")
     _check_tags(tags)
+    if kind not in Audit.Kind.values:
+        raise AuditError(f"unknown audit kind {kind!r}")
+    if not 0 <= decoy_fraction <= decoys.MAX_DECOY_FRACTION:
+        raise AuditError(f"decoy fraction must be between 0 and 0.5, not {decoy_fraction}")
     with transaction.atomic():
         audit = Audit.objects.create(
             dataset=dataset,
@@ -75,6 +81,8 @@ def create_audit(
             sole_label_only=sole_label_only,
             view_filter=view_filter,
             blinded=blinded,
+            kind=kind,
+            decoy_fraction=decoy_fraction,
             created_by=created_by,
             build_total=len(chosen),
         )
@@ -133,7 +141,8 @@ def build_sample_set(*, audit: Audit, progress: Callable[[int], None] | None = N
             Sample.objects.bulk_create(
                 (
                     Sample(audit_id=audit.pk, label_id=label.pk, image_id=chosen.image_id,
-                           position=position)
+                           position=position, cell=getattr(chosen, "cell", ""),
+                           is_decoy=getattr(chosen, "is_decoy", False))
                     for label in labels
                     for position, chosen in enumerate(drawn[label.pk])
                 ),
@@ -164,6 +173,10 @@ def audit_rules(audit: Audit) -> sampling.Rules:
 def _draw(
     audit: Audit, labels: list[Label], progress: Callable[[int], None] | None
 ) -> dict[int, list[sampling.Candidate]]:
+    if audit.kind == Audit.Kind.MODEL_REVIEW:  # modelaudit: cells of a model's calls
+        from reports.model_audit import draw_model_review
+
+        return draw_model_review(audit, labels, progress)
     rules = audit_rules(audit)
     sources = {
         label.pk: [member.pk for member in label.members.all()]
@@ -172,7 +185,11 @@ def _draw(
         for label in labels
     }
     wanted = {source for ids in sources.values() for source in ids}
-    carriers = _carriers(audit.dataset_id, wanted)
+    carriers = (
+        shuffled.permuted_carriers(audit.dataset_id, wanted, audit.seed)
+        if audit.kind == Audit.Kind.SHUFFLED
+        else _carriers(audit.dataset_id, wanted)
+    )
     all_labels = _positive_label_names(audit.dataset_id) if rules.sole_label_only else {}
     none: frozenset[str] = frozenset()
     drawn: dict[int, list[sampling.Candidate]] = {}
@@ -189,7 +206,7 @@ def _draw(
         Audit.objects.filter(pk=audit.pk).update(build_done=done)
         if progress:
             progress(1)
-    return drawn
+    return decoys.add_decoys(audit, labels, drawn)
 
 
 def _carriers(dataset_id: int, label_ids: set[int]) -> dict[int, dict[int, tuple[str, str, str]]]:

@@ -115,3 +115,47 @@ class ImageLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image.key}: {self.label.name} ({self.get_value_display()})"
+
+
+class ModelRun(models.Model):
+    """One model's predictions on a dataset's images, uploaded for a model audit."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="model_runs")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source_file = models.CharField(max_length=1000, blank=True, help_text="The file uploaded.")
+    labels = models.ManyToManyField(Label, related_name="model_runs", blank=True)
+    predictions_count = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="modelrun_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prediction(models.Model):
+    """The model's score for one label on one image (any real number: probability or logit)."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="predictions")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Also the index every per-label read of a run goes through.
+            models.UniqueConstraint(
+                fields=["run", "label", "image"], name="prediction_unique_pair"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run}: {self.image_id} {self.label_id} = {self.score:g}"
