@@ -39,7 +39,9 @@ class Planned:
 
 def decoy_count(real: int, fraction: float) -> int:
     if not 0 <= fraction <= MAX_DECOY_FRACTION:
-        raise ValueError(f"decoy fraction must be between 0 and {MAX_DECOY_FRACTION}, not {fraction}")
+        raise ValueError(
+            f"decoy fraction must be between 0 and {MAX_DECOY_FRACTION}, not {fraction}"
+        )
     return round(real * fraction / (1 - fraction)) if fraction else 0
 
 
@@ -86,3 +88,47 @@ def add_decoys(audit, labels: list[Label], drawn: dict[int, list]) -> dict[int, 
         result[label.pk] = interleave(real, decoys, seed=audit.seed, label=label.name)
     return result
 
+
+@dataclass(frozen=True)
+class Vigilance:
+    """A reader's decoys: how many they marked, how many red, the share with its Wilson 95%
+    interval (NaN when they marked none)."""
+
+    reader: str
+    marked: int
+    red: int
+    low: float
+    high: float
+
+    @property
+    def share(self) -> float:
+        return self.red / self.marked if self.marked else float("nan")
+
+
+def reader_vigilance(audit) -> list[Vigilance]:
+    """Per reader of the audit (by name), the share of the decoys they marked that they marked
+    red. A decoy left unmarked does not count."""
+    from reports.stats import proportion_ci
+
+    from .models import Mark, Membership, Verdict
+
+    counts: dict[str, list[int]] = {
+        name: [0, 0]
+        for name in Membership.objects.filter(audit=audit, role=Membership.Role.READER)
+        .values_list("user__username", flat=True)
+        .order_by("user__username")
+    }
+    rows = (
+        Mark.objects.filter(sample__audit=audit, sample__is_decoy=True)
+        .exclude(verdict="")
+        .values_list("reader__username", "verdict")
+    )
+    for name, verdict in rows:
+        tally = counts.setdefault(name, [0, 0])
+        tally[0] += 1
+        tally[1] += verdict == Verdict.RED
+    result = []
+    for name, (marked, red) in counts.items():
+        low, high = proportion_ci(red, marked) if marked else (float("nan"), float("nan"))
+        result.append(Vigilance(name, marked, red, low, high))
+    return result

@@ -44,3 +44,48 @@ def permuted_carriers(
         for label_id in positives.get(images[source][0], ()):
             result.setdefault(label_id, {})[image_id] = (key, patient, view)
     return result
+
+
+def shuffled_check(audit) -> list[dict]:
+    """Per label of a shuffled-labels control: the readers' consensus accuracy (green or
+    orange over read tiles) beside the accuracy expected from readers who look (the share of
+    read tiles whose image truly carries the label), both with Wilson 95% intervals, and a
+    flag when the two intervals do not overlap."""
+    from reports.stats import proportion_ci
+
+    from .consensus import consensus_verdicts
+    from .models import Sample, Verdict
+
+    consensus = consensus_verdicts(audit)
+    truly = set(
+        ImageLabel.objects.filter(
+            image__samples__audit=audit, value=ImageLabel.Value.POSITIVE
+        ).values_list("image_id", "label_id")
+    )
+    rows = []
+    for label in audit.labels.order_by("name"):
+        own = {m.pk for m in label.members.all()} or {label.pk}
+        read = accepted = carrying = 0
+        for pk, image_id in Sample.objects.filter(
+            audit=audit, label=label, is_decoy=False
+        ).values_list("pk", "image_id"):
+            verdict = consensus[pk].verdict if pk in consensus else ""
+            if not verdict:
+                continue
+            read += 1
+            accepted += verdict in (Verdict.GREEN, Verdict.ORANGE)
+            carrying += any((image_id, label_id) in truly for label_id in own)
+        accuracy = proportion_ci(accepted, read) if read else (float("nan"), float("nan"))
+        expected = proportion_ci(carrying, read) if read else (float("nan"), float("nan"))
+        rows.append(
+            {
+                "label": label,
+                "read": read,
+                "accuracy": accepted / read if read else float("nan"),
+                "accuracy_ci": accuracy,
+                "expected": carrying / read if read else float("nan"),
+                "expected_ci": expected,
+                "flagged": bool(read and (accuracy[0] > expected[1] or accuracy[1] < expected[0])),
+            }
+        )
+    return rows

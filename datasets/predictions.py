@@ -150,7 +150,9 @@ def _parse(dataset: Dataset, path: Path, fmt: str, progress: Progress | None) ->
             name = row[label_column].strip()
             label = labels.get(name.lower())
             if label is None:
-                raise PredictionFileError(path, line, f"label {name!r} is not a label of {dataset.name}")
+                raise PredictionFileError(
+                    path, line, f"label {name!r} is not a label of {dataset.name}"
+                )
             pair = (image_id, label.pk)
             if pair in seen:
                 raise PredictionFileError(
@@ -158,7 +160,9 @@ def _parse(dataset: Dataset, path: Path, fmt: str, progress: Progress | None) ->
                 )  # fmt: skip
             seen.add(pair)
             used[label.pk] = label
-            rows.append((image_id, label.pk, _score(row[score_column].strip(), path, line, label.name)))
+            rows.append(
+                (image_id, label.pk, _score(row[score_column].strip(), path, line, label.name))
+            )
     else:
         columns: list[tuple[int, Label]] = []
         for index, name in enumerate(reader.header):

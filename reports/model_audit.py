@@ -298,9 +298,7 @@ def model_report(audit: Audit) -> list[ModelLabelReport]:
             ms.confusion_cells(vectors.truth, vectors.scores, threshold.get("value", np.inf))
         )
         score_of = dict(zip(vectors.image_ids.tolist(), vectors.scores.tolist(), strict=True))
-        cells = {
-            cell: CellReport(cell, CELL_NAMES[cell], population[cell], 0) for cell in ms.CELLS
-        }
+        cells = {cell: CellReport(cell, CELL_NAMES[cell], population[cell], 0) for cell in ms.CELLS}
         reviewed: list[tuple[int, int, float]] = []  # (dataset truth, readers' truth, score)
         left_out = 0
         for pk, label_id, image_id, cell in samples:

@@ -107,9 +107,7 @@ def delong_auc(truth: ArrayLike, scores: ArrayLike, level: float = 0.95) -> AucE
     v01 = 1.0 - (rank_z[m:] - rank_y) / m
     se = float(np.sqrt(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n))
     z = float(stats.norm.isf((1 - level) / 2))
-    return AucEstimate(
-        value, se, max(0.0, value - z * se), min(1.0, value + z * se), m, n
-    )
+    return AucEstimate(value, se, max(0.0, value - z * se), min(1.0, value + z * se), m, n)
 
 
 def bootstrap_auc_ci(
@@ -200,9 +198,7 @@ def confusion_cells(truth: ArrayLike, scores: ArrayLike, threshold: float) -> ND
     """Each image's cell: "tp", "fp", "fn" or "tn" against the dataset's labels."""
     y, s = _arrays(truth, scores)
     called = s >= threshold
-    return np.where(
-        called, np.where(y == 1, TP, FP), np.where(y == 1, FN, TN)
-    ).astype("<U2")
+    return np.where(called, np.where(y == 1, TP, FP), np.where(y == 1, FN, TN)).astype("<U2")
 
 
 def cell_counts(cells: ArrayLike) -> dict[str, int]:

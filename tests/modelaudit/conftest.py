@@ -37,7 +37,11 @@ def build_synthetic(n=300, seed=3) -> Synthetic:
     drain = np.where(truth == 1, rng.random(n) < 0.6, rng.random(n) < 0.08).astype(int)
     scores = np.round(0.7 * drain + 0.3 * rng.random(n), 4)
     ImageLabel.objects.bulk_create(
-        [ImageLabel(image=image, label=pneumothorax) for image, t in zip(images, truth, strict=True) if t]
+        [
+            ImageLabel(image=image, label=pneumothorax)
+            for image, t in zip(images, truth, strict=True)
+            if t
+        ]
         + [ImageLabel(image=image, label=effusion) for image in images[1::4]]
     )
     return Synthetic(dataset, pneumothorax, effusion, images, truth, drain, scores)

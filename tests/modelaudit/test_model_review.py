@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from annotation.consensus import consensus_verdicts
-from annotation.models import Audit, Sample
+from annotation.models import Audit
 from annotation.services import AuditError, build_sample_set, mark_set
 from reports import model_stats as ms
 from reports.model_audit import create_model_review, label_vectors, model_report, run_summary
@@ -64,7 +64,9 @@ def test_a_label_without_scores_is_refused(synthetic, drain_run):
         create_model_review(run=drain_run, name="x", labels=[other], build=False)
 
 
-def test_report_aucs_match_scikit_learn_on_the_same_vectors(drain_run, synthetic, reader, other_reader):
+def test_report_aucs_match_scikit_learn_on_the_same_vectors(
+    drain_run, synthetic, reader, other_reader
+):
     audit = _review(drain_run, synthetic, [reader, other_reader])
     samples = list(audit.samples.select_related("image"))
     truth = dict(zip([i.pk for i in synthetic.images], synthetic.truth, strict=True))
@@ -74,7 +76,9 @@ def test_report_aucs_match_scikit_learn_on_the_same_vectors(drain_run, synthetic
         present = truth[sample.image_id] if rng.random() < 0.8 else 1 - truth[sample.image_id]
         verdict = "green" if present else "red"
         for who in (reader, other_reader):
-            mark_set(sample=sample, reader=who, idempotency_key=f"{who.pk}-{sample.pk}", verdict=verdict)
+            mark_set(
+                sample=sample, reader=who, idempotency_key=f"{who.pk}-{sample.pk}", verdict=verdict
+            )
     sample = samples[0]  # one doubtful tile: the two readers split, a tie is orange
     mark_set(sample=sample, reader=other_reader, idempotency_key="split", verdict="orange")
     [report] = model_report(audit)
@@ -85,9 +89,15 @@ def test_report_aucs_match_scikit_learn_on_the_same_vectors(drain_run, synthetic
     readers_truth = [1 if consensus[s.pk].verdict == "green" else 0 for s in kept]
     dataset_truth = [1 if s.cell in ("tp", "fn") else 0 for s in kept]
     assert report.left_out == 1
-    assert report.auc_reviewed_readers.estimate.value == pytest.approx(roc_auc_score(readers_truth, scores))
-    assert report.auc_reviewed_dataset.estimate.value == pytest.approx(roc_auc_score(dataset_truth, scores))
-    assert report.auc_all.estimate.value == pytest.approx(roc_auc_score(synthetic.truth, synthetic.scores))
+    assert report.auc_reviewed_readers.estimate.value == pytest.approx(
+        roc_auc_score(readers_truth, scores)
+    )
+    assert report.auc_reviewed_dataset.estimate.value == pytest.approx(
+        roc_auc_score(dataset_truth, scores)
+    )
+    assert report.auc_all.estimate.value == pytest.approx(
+        roc_auc_score(synthetic.truth, synthetic.scores)
+    )
     tp = [s for s in kept if s.cell == "tp"]
     tp_read = [s for s in samples if s.cell == "tp" and consensus[s.pk].verdict]
     assert report.confirmed_tp.k == sum(consensus[s.pk].verdict == "green" for s in tp)

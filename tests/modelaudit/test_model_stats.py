@@ -82,7 +82,9 @@ def test_roc_curve_matches_scikit_learn():
     np.testing.assert_allclose(curve.fpr, fpr)
     np.testing.assert_allclose(curve.tpr, tpr)
     np.testing.assert_allclose(curve.thresholds, thresholds[1:])
-    assert float(np.sum(np.diff(curve.fpr) * (curve.tpr[1:] + curve.tpr[:-1]) / 2)) == pytest.approx(roc_auc_score(truth, scores))
+    assert float(
+        np.sum(np.diff(curve.fpr) * (curve.tpr[1:] + curve.tpr[:-1]) / 2)
+    ) == pytest.approx(roc_auc_score(truth, scores))
 
 
 def test_youden_threshold_is_the_best_cut_found_by_brute_force():

@@ -25,7 +25,8 @@ def test_wide_layout_stores_one_score_per_image_and_label(synthetic, tmp_path):
     assert summary.labels == ["Effusion", "Pneumothorax"]
     stored = scores_of(summary.run, synthetic.pneumothorax)
     assert stored == {
-        image.pk: float(score) for image, score in zip(synthetic.images, synthetic.scores, strict=True)
+        image.pk: float(score)
+        for image, score in zip(synthetic.images, synthetic.scores, strict=True)
     }
 
 
@@ -33,7 +34,11 @@ def test_long_layout_with_aliases_and_case(synthetic, tmp_path):
     images = synthetic.images
     path = _write(
         tmp_path / "long.csv",
-        [["Image", "Label", "Score"], [images[0].key, "ptx", "0.25"], [images[1].key, "effusion", "-1.5e2"]],
+        [
+            ["Image", "Label", "Score"],
+            [images[0].key, "ptx", "0.25"],
+            [images[1].key, "effusion", "-1.5e2"],
+        ],
     )
     summary = upload_predictions(dataset=synthetic.dataset, name="m2", path=path)
     assert summary.layout == "long"
@@ -44,16 +49,60 @@ def test_long_layout_with_aliases_and_case(synthetic, tmp_path):
 @pytest.mark.parametrize(
     ("rows", "line", "reason"),
     [
-        ([["image", "label", "score"], ["img_0000.png", "Pneumothorax", "0.1"], ["nope.png", "Pneumothorax", "0.2"]], 3, "image 'nope.png' is not in Synthetic"),
-        ([["image", "label", "score"], ["img_0000.png", "Cardiomegaly", "0.1"]], 2, "label 'Cardiomegaly' is not a label"),
-        ([["image", "label", "score"], ["img_0000.png", "Pneumothorax", "high"]], 2, "score 'high' is not a number"),
-        ([["image", "label", "score"], ["img_0000.png", "Pneumothorax", "nan"]], 2, "not a finite number"),
-        ([["image", "label", "score"], ["img_0000.png", "Pneumothorax", "0.1"], ["img_0000.png", "PTX", "0.3"]], 3, "a second score"),
-        ([["image", "Pneumothorax"], ["img_0000.png", "0.1"], ["img_0001.png", "0.1", "0.4"]], 3, "3 cells where the header has 2"),
-        ([["image", "Pneumothorax"], ["img_0000.png", "0.1"], ["img_0000.png", "0.1"]], 3, "appears twice"),
-        ([["image", "Pneumothorax", "Hernia"], ["img_0000.png", "0.1", "0.2"]], 1, "column 'Hernia' is not a label"),
+        (
+            [
+                ["image", "label", "score"],
+                ["img_0000.png", "Pneumothorax", "0.1"],
+                ["nope.png", "Pneumothorax", "0.2"],
+            ],
+            3,
+            "image 'nope.png' is not in Synthetic",
+        ),
+        (
+            [["image", "label", "score"], ["img_0000.png", "Cardiomegaly", "0.1"]],
+            2,
+            "label 'Cardiomegaly' is not a label",
+        ),
+        (
+            [["image", "label", "score"], ["img_0000.png", "Pneumothorax", "high"]],
+            2,
+            "score 'high' is not a number",
+        ),
+        (
+            [["image", "label", "score"], ["img_0000.png", "Pneumothorax", "nan"]],
+            2,
+            "not a finite number",
+        ),
+        (
+            [
+                ["image", "label", "score"],
+                ["img_0000.png", "Pneumothorax", "0.1"],
+                ["img_0000.png", "PTX", "0.3"],
+            ],
+            3,
+            "a second score",
+        ),
+        (
+            [["image", "Pneumothorax"], ["img_0000.png", "0.1"], ["img_0001.png", "0.1", "0.4"]],
+            3,
+            "3 cells where the header has 2",
+        ),
+        (
+            [["image", "Pneumothorax"], ["img_0000.png", "0.1"], ["img_0000.png", "0.1"]],
+            3,
+            "appears twice",
+        ),
+        (
+            [["image", "Pneumothorax", "Hernia"], ["img_0000.png", "0.1", "0.2"]],
+            1,
+            "column 'Hernia' is not a label",
+        ),
         ([["file_name", "Pneumothorax"], ["img_0000.png", "0.1"]], 1, "no image column"),
-        ([["image", "Pneumothorax", "PTX"], ["img_0000.png", "0.1", "0.2"]], 1, "two columns name the label"),
+        (
+            [["image", "Pneumothorax", "PTX"], ["img_0000.png", "0.1", "0.2"]],
+            1,
+            "two columns name the label",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_whole_with_line_and_reason(synthetic, tmp_path, rows, line, reason):
@@ -85,9 +134,13 @@ def test_a_run_name_is_used_once_per_dataset(synthetic, tmp_path):
 
 def test_the_command_uploads_and_reports_a_bad_line(synthetic, tmp_path, capsys):
     path = write_wide(tmp_path / "wide.csv", synthetic)
-    call_command("import_predictions", dataset="synthetic", name="cmd", file=str(path), no_progress=True)
+    call_command(
+        "import_predictions", dataset="synthetic", name="cmd", file=str(path), no_progress=True
+    )
     assert "600 scores (wide layout) on 300 images" in capsys.readouterr().out
     bad = _write(tmp_path / "bad.csv", [["image", "Pneumothorax"], ["img_0000.png", "x"]])
     with pytest.raises(CommandError, match=r"bad.csv, line 2: Pneumothorax: score 'x'"):
-        call_command("import_predictions", dataset="synthetic", name="cmd2", file=str(bad), no_progress=True)
+        call_command(
+            "import_predictions", dataset="synthetic", name="cmd2", file=str(bad), no_progress=True
+        )
     assert ModelRun.objects.count() == 1

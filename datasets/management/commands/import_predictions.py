@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="Dataset slug.")
         parser.add_argument("--name", required=True, help="Name of the model run (new).")
-        parser.add_argument("--file", required=True, type=Path, help="Predictions (.csv or .csv.gz).")
+        parser.add_argument(
+            "--file", required=True, type=Path, help="Predictions (.csv or .csv.gz)."
+        )
         parser.add_argument("--layout", choices=FORMATS, default="auto")
         parser.add_argument("--description", default="")
         parser.add_argument("--no-progress", action="store_true")
