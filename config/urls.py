@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
+    path("", include("reports.model_urls")),  # modelaudit: model audits, strata, controls
     path("api/", include("annotation.api_urls")),
 ]

@@ -1,0 +1,186 @@
+"""Model audits on the web: upload predictions, a run's summary, creating a model review, and
+the model, strata and controls reports. Thin views over reports.model_audit, reports.strata,
+annotation.decoys and annotation.shuffled."""
+
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import decoys, shuffled
+from annotation.access import audit_for, is_admin, visible_datasets
+from annotation.models import Audit
+from annotation.services import AuditError
+from datasets.importers import LabelFileError
+from datasets.models import Dataset, ModelRun
+from datasets.predictions import upload_predictions
+
+from . import model_audit, strata
+from .model_forms import ModelReviewForm, PredictionsUploadForm
+from .roc_svg import roc_svg
+
+REPORT_ROLES = ("researcher", "adjudicator")  # and managers; never a plain reader
+
+
+def _managed_dataset(user, slug: str) -> Dataset:
+    datasets = visible_datasets(user)
+    if not is_admin(user):
+        datasets = datasets.filter(maintainers=user)
+    return get_object_or_404(datasets, slug=slug)
+
+
+def _managed_run(user, run_id: int) -> ModelRun:
+    run = ModelRun.objects.select_related("dataset").filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such model run")
+    _managed_dataset(user, run.dataset.slug)
+    return run
+
+
+def _saved(upload) -> tuple[Path, bool]:
+    """The uploaded file on disk (Django spills big uploads to a temporary file already)."""
+    if hasattr(upload, "temporary_file_path"):
+        return Path(upload.temporary_file_path()), False
+    suffix = ".gz" if upload.name.endswith(".gz") else ".csv"
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    return Path(handle.name), True
+
+
+@login_required
+def model_runs(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    form = PredictionsUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        path, remove = _saved(form.cleaned_data["file"])
+        try:
+            summary = upload_predictions(
+                dataset=dataset,
+                name=form.cleaned_data["name"],
+                path=path,
+                fmt=form.cleaned_data["layout"],
+                description=form.cleaned_data["description"],
+                user=request.user,
+                source_name=form.cleaned_data["file"].name,
+            )
+        except LabelFileError as error:
+            where = f"line {error.line}: " if error.line else ""
+            form.add_error("file", f"Nothing imported. {where}{error.reason}")
+        except ValueError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request,
+                f"{summary.predictions:,} scores on {summary.images:,} images "
+                f"({summary.layout} layout) for {', '.join(summary.labels)}.",
+            )
+            return redirect("model_audits:run", summary.run.pk)
+        finally:
+            if remove:
+                path.unlink(missing_ok=True)
+    return render(
+        request,
+        "reports/model_runs.html",
+        {"dataset": dataset, "runs": dataset.model_runs.all(), "form": form},
+    )
+
+
+@login_required
+def model_run(request, run_id):
+    run = _managed_run(request.user, run_id)
+    form = ModelReviewForm(request.POST or None, run=run, initial={"name": f"{run.name} review"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        names = [name.strip() for name in data["readers"].split(",") if name.strip()]
+        readers = list(get_user_model().objects.filter(username__in=names))
+        missing = sorted(set(names) - {user.username for user in readers})
+        if missing:
+            form.add_error("readers", f"unknown user(s): {', '.join(missing)}")
+        else:
+            try:
+                audit = model_audit.create_model_review(
+                    run=run, name=data["name"], labels=list(data["labels"]) or None,
+                    thresholds=form.thresholds(), per_cell=data["per_cell"],
+                    grid_size=data["grid_size"], seed=data["seed"],
+                    one_per_patient=data["one_per_patient"],
+                    view_filter=data["view_filter"] or "", blinded=data["blinded"],
+                    readers=readers, created_by=request.user,
+                )  # fmt: skip
+            except AuditError as error:
+                form.add_error(None, str(error))
+            else:
+                return redirect("annotation:audit", audit.pk)
+    return render(
+        request,
+        "reports/model_run.html",
+        {
+            "run": run,
+            "rows": model_audit.run_summary(run),
+            "form": form,
+            "audits": run.audits.all(),
+        },
+    )
+
+
+@login_required
+def model_report(request, audit_id):
+    audit = audit_for(request.user, audit_id, *REPORT_ROLES)
+    if audit.kind != Audit.Kind.MODEL_REVIEW:
+        raise Http404("Not a model review")
+    reports = model_audit.model_report(audit)
+    for report in reports:
+        report.svg = roc_svg(
+            [report.auc_all, report.auc_reviewed_dataset, report.auc_reviewed_readers],
+            title=f"ROC curves of {audit.model_run.name} for {report.label.name}",
+        )
+    return render(request, "reports/model_report.html", {"audit": audit, "reports": reports})
+
+
+@login_required
+def strata_report(request, audit_id):
+    audit = audit_for(request.user, audit_id, *REPORT_ROLES)
+    return render(
+        request,
+        "reports/model_strata.html",
+        {
+            "audit": audit,
+            "labels": strata.strata_report(audit),
+            "is_model": audit.kind == Audit.Kind.MODEL_REVIEW,
+        },
+    )
+
+
+@login_required
+def controls_report(request, audit_id):
+    audit = audit_for(request.user, audit_id, *REPORT_ROLES)
+    return render(
+        request,
+        "reports/model_controls.html",
+        {
+            "audit": audit,
+            "vigilance": decoys.reader_vigilance(audit),
+            "decoys": audit.samples.filter(is_decoy=True).count(),
+            "shuffled": shuffled.shuffled_check(audit)
+            if audit.kind == Audit.Kind.SHUFFLED
+            else None,
+        },
+    )
+
+
+@require_POST
+@login_required
+def run_delete(request, run_id):
+    run = _managed_run(request.user, run_id)
+    if run.audits.exists():
+        messages.error(request, f"{run.name} is used by an audit and cannot be deleted.")
+        return redirect("model_audits:run", run.pk)
+    slug = run.dataset.slug
+    run.delete()
+    messages.success(request, "Model run deleted.")
+    return redirect("model_audits:runs", slug)

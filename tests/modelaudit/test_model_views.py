@@ -1,0 +1,151 @@
+"""The model-audit pages: who may use them, the upload refusing a bad file, the reports."""
+
+import pytest
+from django.urls import reverse
+
+from annotation.models import Audit, Membership
+from annotation.services import build_sample_set, create_audit, mark_set
+from datasets.models import ModelRun, Prediction
+from reports.model_audit import create_model_review
+
+from .conftest import write_wide
+
+
+@pytest.fixture
+def maintainer(django_user_model, password, synthetic):
+    user = django_user_model.objects.create_user("maria", password=password)
+    synthetic.dataset.maintainers.add(user)
+    return user
+
+
+def _login(client, user, password):
+    assert client.login(username=user.username, password=password)
+    return client
+
+
+def test_a_maintainer_uploads_predictions_from_the_page(
+    client, maintainer, password, synthetic, tmp_path
+):
+    _login(client, maintainer, password)
+    path = write_wide(tmp_path / "wide.csv", synthetic)
+    with open(path, "rb") as handle:
+        response = client.post(
+            reverse("model_audits:runs", args=["synthetic"]),
+            {"name": "web run", "file": handle, "layout": "auto"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    run = ModelRun.objects.get(name="web run")
+    assert run.predictions_count == 600 and run.uploaded_by == maintainer
+    assert b"600 scores on 300 images" in response.content
+    assert b"Pneumothorax" in response.content and b"Youden" in response.content
+
+
+def test_a_bad_upload_shows_the_line_and_reason_and_stores_nothing(
+    client, maintainer, password, tmp_path
+):
+    _login(client, maintainer, password)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,Pneumothorax\nimg_0000.png,0.2\nimg_0001.png,oops\n")
+    with open(bad, "rb") as handle:
+        response = client.post(
+            reverse("model_audits:runs", args=["synthetic"]),
+            {"name": "bad", "file": handle, "layout": "auto"},
+        )
+    assert response.status_code == 200
+    assert (
+        "Nothing imported. line 3: Pneumothorax: score &#x27;oops&#x27; is not a number"
+        in response.content.decode()
+    )
+    assert not ModelRun.objects.exists() and not Prediction.objects.exists()
+
+
+def test_readers_and_outsiders_get_404_on_model_pages(
+    client, synthetic, drain_run, reader, outsider, password
+):
+    audit = create_model_review(run=drain_run, name="r", per_cell=5, readers=[reader], build=False)
+    build_sample_set(audit=audit)
+    for user in (reader, outsider):
+        _login(client, user, password)
+        for url in (
+            reverse("model_audits:runs", args=["synthetic"]),
+            reverse("model_audits:run", args=[drain_run.pk]),
+            reverse("model_audits:report", args=[audit.pk]),
+            reverse("model_audits:strata", args=[audit.pk]),
+            reverse("model_audits:controls", args=[audit.pk]),
+        ):
+            assert client.get(url).status_code == 404, (user, url)
+        assert (
+            client.post(reverse("model_audits:run_delete", args=[drain_run.pk])).status_code == 404
+        )
+        client.logout()
+
+
+def test_a_maintainer_creates_a_model_review_with_a_given_threshold(
+    client, maintainer, password, synthetic, drain_run, reader, django_capture_on_commit_callbacks
+):
+    _login(client, maintainer, password)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("model_audits:run", args=[drain_run.pk]),
+            {
+                "name": "Drain check", "labels": [synthetic.pneumothorax.pk], "per_cell": 6,
+                "grid_size": 12, "seed": 3, "one_per_patient": "on", "blinded": "on",
+                "readers": reader.username, f"threshold_{synthetic.pneumothorax.pk}": "0.5",
+            },
+        )  # fmt: skip
+    audit = Audit.objects.get(name="Drain check")
+    assert response.status_code == 302 and response.url == reverse(
+        "annotation:audit", args=[audit.pk]
+    )
+    assert (
+        audit.kind == Audit.Kind.MODEL_REVIEW and audit.status == Audit.Status.READY
+    )  # eager build
+    assert audit.thresholds[str(synthetic.pneumothorax.pk)]["value"] == 0.5
+    assert audit.samples.count() == 24
+
+
+def test_the_report_pages_render_with_an_svg_roc_plot(
+    client, password, synthetic, drain_run, reader, other_reader
+):
+    audit = create_model_review(
+        run=drain_run,
+        name="r",
+        labels=[synthetic.pneumothorax],
+        per_cell=8,
+        readers=[reader],
+        build=False,
+    )
+    build_sample_set(audit=audit)
+    Membership.objects.create(audit=audit, user=other_reader, role=Membership.Role.RESEARCHER)
+    truth = dict(zip([i.pk for i in synthetic.images], synthetic.truth, strict=True))
+    for sample in audit.samples.all():
+        mark_set(sample=sample, reader=reader, idempotency_key=str(sample.pk),
+                 verdict="green" if truth[sample.image_id] else "red")  # fmt: skip
+    _login(client, other_reader, password)
+    page = client.get(reverse("model_audits:report", args=[audit.pk])).content.decode()
+    assert "<svg" in page and page.count("<polyline") == 3
+    assert "8 of 8" in page  # every TP confirmed: the readers follow the dataset's labels
+    assert "http" not in page.split("<svg", 1)[1].split("</svg>")[0].replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+    strata = client.get(reverse("model_audits:strata", args=[audit.pk]))
+    assert strata.status_code == 200 and b"chest drain" in strata.content
+    controls = client.get(reverse("model_audits:controls", args=[audit.pk]))
+    assert controls.status_code == 200 and b"no decoys" in controls.content
+
+
+def test_the_controls_page_shows_vigilance_per_reader(
+    client, password, synthetic, reader, admin_user
+):
+    audit = create_audit(dataset=synthetic.dataset, name="c", labels=[synthetic.pneumothorax], per_label=20,
+                         readers=[reader], build=False, decoy_fraction=0.2)  # fmt: skip
+    build_sample_set(audit=audit)
+    for sample in audit.samples.filter(is_decoy=True):
+        mark_set(sample=sample, reader=reader, idempotency_key=str(sample.pk), verdict="red")
+    _login(client, admin_user, password)
+    page = client.get(reverse("model_audits:controls", args=[audit.pk])).content.decode()
+    assert "alice" in page and "100.0%" in page
+    assert (
+        client.get(reverse("model_audits:report", args=[audit.pk])).status_code == 404
+    )  # not a model review
