@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import model_views
+from . import model_views, planning_api
 
 app_name = "model_audits"
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("audits/<int:audit_id>/model-report/", model_views.model_report, name="report"),
     path("audits/<int:audit_id>/strata/", model_views.strata_report, name="strata"),
     path("audits/<int:audit_id>/controls/", model_views.controls_report, name="controls"),
+    path("api/sample-size/", planning_api.sample_size, name="sample_size"),
 ]

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_model_review_grid_shows_the_cell_and_records_verdicts(
-    login, page, synthetic, drain_run, reader
+    login, page, synthetic, drain_run, reader  # noqa: F811 - fixtures imported above
 ):
     audit = create_model_review(
         run=drain_run, name="Drain check", labels=[synthetic.pneumothorax], per_cell=9,

@@ -158,8 +158,12 @@ def test_the_audit_form_creates_a_label_review_with_decoys_or_a_shuffled_control
     base = {"dataset": synthetic.dataset.pk, "labels": [synthetic.pneumothorax.pk], "per_label": 20,
             "grid_size": 18, "seed": 7, "blinded": "on", "readers": reader.username}  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("annotation:audit_create"), {**base, "name": "d", "decoy_percent": "20"})
-        client.post(reverse("annotation:audit_create"), {**base, "name": "s", "kind": "shuffled_control"})
+        client.post(
+            reverse("annotation:audit_create"), {**base, "name": "d", "decoy_percent": "20"}
+        )
+        client.post(
+            reverse("annotation:audit_create"), {**base, "name": "s", "kind": "shuffled_control"}
+        )
     decoyed, shuffled = Audit.objects.get(name="d"), Audit.objects.get(name="s")
     assert decoyed.decoy_fraction == 0.2 and decoyed.samples.filter(is_decoy=True).count() == 5
     assert shuffled.kind == Audit.Kind.SHUFFLED and shuffled.samples.count() == 20
