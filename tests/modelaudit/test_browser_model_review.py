@@ -6,13 +6,12 @@ from playwright.sync_api import expect
 from annotation.models import Mark
 from annotation.services import build_sample_set
 from reports.model_audit import create_model_review
-from tests.browser.conftest import browser, login, new_page, page  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_model_review_grid_shows_the_cell_and_records_verdicts(
-    login, page, synthetic, drain_run, reader  # noqa: F811 - fixtures imported above
+    login, page, synthetic, drain_run, reader
 ):
     audit = create_model_review(
         run=drain_run, name="Drain check", labels=[synthetic.pneumothorax], per_cell=9,
