@@ -144,17 +144,25 @@ class ModelRun(models.Model):
 class Prediction(models.Model):
     """The model's score for one label on one image (any real number: probability or logit)."""
 
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="predictions")
-    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    # No database-level foreign keys: PostgreSQL checks a deferred key row by row at commit,
+    # which tripled the time to store 1.5 million scores (bench/model_audit.py). The ids are
+    # the dataset's own, looked up in the upload's transaction, and deletion still cascades
+    # through the ORM.
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="predictions", db_constraint=False
+    )
+    label = models.ForeignKey(
+        Label, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    image = models.ForeignKey(
+        Image, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     score = models.FloatField()
 
     class Meta:
         constraints = [
             # Also the index every per-label read of a run goes through.
-            models.UniqueConstraint(
-                fields=["run", "label", "image"], name="prediction_unique_pair"
-            )
+            models.UniqueConstraint(fields=["run", "label", "image"], name="prediction_unique_pair")
         ]
 
     def __str__(self) -> str:

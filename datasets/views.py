@@ -16,7 +16,9 @@ THUMBNAIL_SIZE = 256
 @login_required
 def dataset_detail(request, slug):
     dataset = get_object_or_404(visible_datasets(request.user), slug=slug)
-    return render(request, "datasets/detail.html", {"dataset": dataset, "summary": summarise(dataset)})
+    return render(
+        request, "datasets/detail.html", {"dataset": dataset, "summary": summarise(dataset)}
+    )
 
 
 @login_required
