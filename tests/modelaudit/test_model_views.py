@@ -116,6 +116,8 @@ def test_a_maintainer_creates_a_model_review_with_a_given_threshold(
     )  # eager build
     assert audit.thresholds[str(synthetic.pneumothorax.pk)]["value"] == 0.5
     assert audit.samples.count() == 24
+    page = client.get(response.url).content.decode()
+    assert "model review of drain model: 6 images per cell" in page and "Model report" in page
 
 
 def test_the_report_pages_render_with_an_svg_roc_plot(
