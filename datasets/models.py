@@ -120,12 +120,27 @@ class ImageLabel(models.Model):
 class ModelRun(models.Model):
     """One model's predictions on a dataset's images, uploaded for a model audit."""
 
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        IMPORTING = "importing", "importing"
+        READY = "ready", "ready"
+        FAILED = "failed", "refused"
+
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="model_runs")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     source_file = models.CharField(max_length=1000, blank=True, help_text="The file uploaded.")
     labels = models.ManyToManyField(Label, related_name="model_runs", blank=True)
     predictions_count = models.PositiveIntegerField(default=0)
+    # A web upload is imported by a Celery task (1.5 million scores take longer than a request
+    # may); the page follows these. A refused file leaves no score, only the reason.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    upload_path = models.CharField(max_length=1000, blank=True, help_text="File awaiting import.")
+    layout = models.CharField(max_length=10, default="auto")
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_line = models.PositiveIntegerField(null=True, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

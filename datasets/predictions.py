@@ -14,10 +14,13 @@ In the wide layout an empty cell means "no score for this image and label".
 import csv
 import io
 import math
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from .importers.base import CsvRows, LabelFileError
@@ -198,6 +201,37 @@ def _parse(dataset: Dataset, path: Path, fmt: str, progress: Progress | None) ->
     return ParsedPredictions(layout, rows, sorted(used.values(), key=lambda lb: lb.name))
 
 
+def _check_name(dataset: Dataset, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValueError("the model run needs a name")
+    # A refused upload only keeps its reason: its name may be used again.
+    ModelRun.objects.filter(dataset=dataset, name=name, status=ModelRun.Status.FAILED).delete()
+    if ModelRun.objects.filter(dataset=dataset, name=name).exists():
+        raise ValueError(f"{dataset.name} already has a model run named {name!r}")
+    return name
+
+
+def _store(run: ModelRun, parsed: ParsedPredictions) -> None:
+    """The scores, the labels and the status "ready", in the caller's transaction."""
+    run.labels.set(parsed.labels)
+    write_predictions(run.pk, parsed.rows)
+    run.predictions_count = len(parsed.rows)
+    run.status = ModelRun.Status.READY
+    run.upload_path = ""
+    run.save(update_fields=["predictions_count", "status", "upload_path"])
+
+
+def _summary(run: ModelRun, parsed: ParsedPredictions) -> UploadSummary:
+    return UploadSummary(
+        run=run,
+        layout=parsed.layout,
+        predictions=len(parsed.rows),
+        images=len({row[0] for row in parsed.rows}),
+        labels=[label.name for label in parsed.labels],
+    )
+
+
 def upload_predictions(
     *,
     dataset: Dataset,
@@ -209,12 +243,8 @@ def upload_predictions(
     source_name: str = "",
     progress: Progress | None = None,
 ) -> UploadSummary:
-    """Parse the file and store it as a new model run, all or nothing."""
-    name = name.strip()
-    if not name:
-        raise ValueError("the model run needs a name")
-    if ModelRun.objects.filter(dataset=dataset, name=name).exists():
-        raise ValueError(f"{dataset.name} already has a model run named {name!r}")
+    """Parse the file and store it as a new model run, all or nothing (the command's path)."""
+    name = _check_name(dataset, name)
     parsed = parse_predictions(dataset, Path(path), fmt=fmt, progress=progress)
     with transaction.atomic():
         run = ModelRun.objects.create(
@@ -223,17 +253,85 @@ def upload_predictions(
             description=description,
             source_file=source_name or Path(path).name,
             uploaded_by=user,
-            predictions_count=len(parsed.rows),
+            layout=fmt,
         )
-        run.labels.set(parsed.labels)
-        write_predictions(run.pk, parsed.rows)
-    return UploadSummary(
-        run=run,
-        layout=parsed.layout,
-        predictions=len(parsed.rows),
-        images=len({row[0] for row in parsed.rows}),
-        labels=[label.name for label in parsed.labels],
+        _store(run, parsed)
+    return _summary(run, parsed)
+
+
+def queue_upload(
+    *,
+    dataset: Dataset,
+    name: str,
+    upload,
+    fmt: str = "auto",
+    description: str = "",
+    user=None,
+) -> ModelRun:
+    """The web path: keep the uploaded file under MEDIA_ROOT (shared with the workers) and
+    queue its import; the run's page follows the progress and shows a refusal's reason."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown layout {fmt!r} (known: {', '.join(FORMATS)})")
+    name = _check_name(dataset, name)
+    folder = Path(settings.MEDIA_ROOT) / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".csv.gz" if upload.name.endswith(".gz") else ".csv"
+    target = folder / f"{uuid.uuid4().hex}{suffix}"
+    with open(target, "wb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    with transaction.atomic():
+        run = ModelRun.objects.create(
+            dataset=dataset, name=name, description=description, source_file=upload.name[:1000],
+            uploaded_by=user, status=ModelRun.Status.QUEUED, upload_path=str(target),
+            layout=fmt, bytes_total=target.stat().st_size,
+        )  # fmt: skip
+        from .prediction_tasks import import_predictions
+
+        transaction.on_commit(lambda: import_predictions.delay(run.pk))
+    return run
+
+
+def import_queued(run_id: int) -> ModelRun | None:
+    """Import a queued upload: claimed with a conditional update (a second run of the task
+    finds nothing to do); a refused file sets the status "refused" with the line and reason,
+    and writes no score. The uploaded file is removed either way."""
+    claimed = ModelRun.objects.filter(pk=run_id, status=ModelRun.Status.QUEUED).update(
+        status=ModelRun.Status.IMPORTING, bytes_done=0
     )
+    if not claimed:
+        return None
+    run = ModelRun.objects.select_related("dataset").get(pk=run_id)
+    path = Path(run.upload_path)
+    last = [0.0]
+
+    def progress(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:  # a progress write every half second is plenty for a page
+            last[0] = now
+            ModelRun.objects.filter(pk=run_id).update(bytes_done=done)
+
+    try:
+        parsed = parse_predictions(run.dataset, path, fmt=run.layout, progress=progress)
+        with transaction.atomic():
+            run.bytes_done = run.bytes_total
+            run.save(update_fields=["bytes_done"])
+            _store(run, parsed)
+    except LabelFileError as error:
+        ModelRun.objects.filter(pk=run_id).update(
+            status=ModelRun.Status.FAILED, error=error.reason, error_line=error.line,
+            upload_path="",
+        )  # fmt: skip
+    except Exception as error:
+        ModelRun.objects.filter(pk=run_id).update(
+            status=ModelRun.Status.FAILED, error=f"{type(error).__name__}: {error}",
+            upload_path="",
+        )  # fmt: skip
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+    run.refresh_from_db()
+    return run
 
 
 def write_predictions(run_id: int, rows: list[tuple[int, int, float]]) -> None:

@@ -2,9 +2,6 @@
 the model, strata and controls reports. Thin views over reports.model_audit, reports.strata,
 annotation.decoys and annotation.shuffled."""
 
-import tempfile
-from pathlib import Path
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -16,9 +13,8 @@ from annotation import decoys, shuffled
 from annotation.access import audit_for, is_admin, visible_datasets
 from annotation.models import Audit
 from annotation.services import AuditError
-from datasets.importers import LabelFileError
 from datasets.models import Dataset, ModelRun
-from datasets.predictions import upload_predictions
+from datasets.predictions import queue_upload
 
 from . import model_audit, strata
 from .model_forms import ModelReviewForm, PredictionsUploadForm
@@ -42,48 +38,24 @@ def _managed_run(user, run_id: int) -> ModelRun:
     return run
 
 
-def _saved(upload) -> tuple[Path, bool]:
-    """The uploaded file on disk (Django spills big uploads to a temporary file already)."""
-    if hasattr(upload, "temporary_file_path"):
-        return Path(upload.temporary_file_path()), False
-    suffix = ".gz" if upload.name.endswith(".gz") else ".csv"
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
-        for chunk in upload.chunks():
-            handle.write(chunk)
-    return Path(handle.name), True
-
-
 @login_required
 def model_runs(request, slug):
     dataset = _managed_dataset(request.user, slug)
     form = PredictionsUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        path, remove = _saved(form.cleaned_data["file"])
         try:
-            summary = upload_predictions(
+            run = queue_upload(
                 dataset=dataset,
                 name=form.cleaned_data["name"],
-                path=path,
+                upload=form.cleaned_data["file"],
                 fmt=form.cleaned_data["layout"],
                 description=form.cleaned_data["description"],
                 user=request.user,
-                source_name=form.cleaned_data["file"].name,
             )
-        except LabelFileError as error:
-            where = f"line {error.line}: " if error.line else ""
-            form.add_error("file", f"Nothing imported. {where}{error.reason}")
         except ValueError as error:
             form.add_error(None, str(error))
         else:
-            messages.success(
-                request,
-                f"{summary.predictions:,} scores on {summary.images:,} images "
-                f"({summary.layout} layout) for {', '.join(summary.labels)}.",
-            )
-            return redirect("model_audits:run", summary.run.pk)
-        finally:
-            if remove:
-                path.unlink(missing_ok=True)
+            return redirect("model_audits:run", run.pk)
     return render(
         request,
         "reports/model_runs.html",
@@ -94,6 +66,10 @@ def model_runs(request, slug):
 @login_required
 def model_run(request, run_id):
     run = _managed_run(request.user, run_id)
+    if run.status != ModelRun.Status.READY:
+        # Queued, importing or refused: the page follows the import (htmx, every second).
+        template = "reports/model_run.html#import" if request.htmx else "reports/model_run.html"
+        return render(request, template, {"run": run})
     form = ModelReviewForm(request.POST or None, run=run, initial={"name": f"{run.name} review"})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

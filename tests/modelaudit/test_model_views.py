@@ -25,41 +25,69 @@ def _login(client, user, password):
     return client
 
 
-def test_a_maintainer_uploads_predictions_from_the_page(
-    client, maintainer, password, synthetic, tmp_path
-):
-    _login(client, maintainer, password)
-    path = write_wide(tmp_path / "wide.csv", synthetic)
+def _upload(client, path, name, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
     with open(path, "rb") as handle:
         response = client.post(
             reverse("model_audits:runs", args=["synthetic"]),
-            {"name": "web run", "file": handle, "layout": "auto"},
-            follow=True,
+            {"name": name, "file": handle, "layout": "auto"},
         )
-    assert response.status_code == 200
-    run = ModelRun.objects.get(name="web run")
+    run = ModelRun.objects.get(name=name)
+    assert response.status_code == 302 and response.url == reverse(
+        "model_audits:run", args=[run.pk]
+    )
+    deadline = time.monotonic() + 60  # eager: imported already; else by the real worker
+    while run.status in (ModelRun.Status.QUEUED, ModelRun.Status.IMPORTING):
+        assert time.monotonic() < deadline, "the upload was not imported in time"
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert not list((tmp_path / "media" / "predictions").iterdir())  # the upload is removed
+    return run, client.get(response.url)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_maintainer_uploads_predictions_from_the_page(
+    client, maintainer, password, synthetic, tmp_path, settings, task_runner
+):
+    _login(client, maintainer, password)
+    path = write_wide(tmp_path / "wide.csv", synthetic)
+    run, page = _upload(client, path, "web run", settings, tmp_path)
+    assert run.status == ModelRun.Status.READY
     assert run.predictions_count == 600 and run.uploaded_by == maintainer
-    assert b"600 scores on 300 images" in response.content
-    assert b"Pneumothorax" in response.content and b"Youden" in response.content
+    assert Prediction.objects.filter(run=run).count() == 600
+    assert b"Pneumothorax" in page.content and b"Youden" in page.content
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_bad_upload_shows_the_line_and_reason_and_stores_nothing(
-    client, maintainer, password, tmp_path
+    client, maintainer, password, tmp_path, settings, task_runner, synthetic
 ):
     _login(client, maintainer, password)
     bad = tmp_path / "bad.csv"
     bad.write_text("image,Pneumothorax\nimg_0000.png,0.2\nimg_0001.png,oops\n")
-    with open(bad, "rb") as handle:
-        response = client.post(
-            reverse("model_audits:runs", args=["synthetic"]),
-            {"name": "bad", "file": handle, "layout": "auto"},
-        )
-    assert response.status_code == 200
+    run, page = _upload(client, bad, "bad", settings, tmp_path)
+    assert run.status == ModelRun.Status.FAILED and run.error_line == 3
     assert (
-        "Nothing imported. line 3: Pneumothorax: score &#x27;oops&#x27; is not a number"
-        in response.content.decode()
+        "Nothing imported.</strong> bad.csv, line 3: Pneumothorax: score &#x27;oops&#x27; is not a number"
+        in page.content.decode()
     )
-    assert not ModelRun.objects.exists() and not Prediction.objects.exists()
+    assert not Prediction.objects.exists()
+    # The name of a refused upload may be used again.
+    good = write_wide(tmp_path / "good.csv", synthetic)
+    again, _ = _upload(client, good, "bad", settings, tmp_path)
+    assert again.status == ModelRun.Status.READY and ModelRun.objects.count() == 1
+
+
+def test_the_run_page_follows_an_import_in_progress(client, maintainer, password, synthetic):
+    run = ModelRun.objects.create(
+        dataset=synthetic.dataset, name="big", status=ModelRun.Status.IMPORTING,
+        bytes_done=250, bytes_total=1000, source_file="big.csv",
+    )  # fmt: skip
+    _login(client, maintainer, password)
+    page = client.get(reverse("model_audits:run", args=[run.pk])).content.decode()
+    assert 'hx-trigger="every 1s"' in page and "25% read" in page
+    part = client.get(reverse("model_audits:run", args=[run.pk]), HTTP_HX_REQUEST="true")
+    assert part.content.decode().lstrip().startswith('<section id="import"')
 
 
 def test_readers_and_outsiders_get_404_on_model_pages(

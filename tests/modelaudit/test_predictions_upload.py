@@ -144,3 +144,19 @@ def test_the_command_uploads_and_reports_a_bad_line(synthetic, tmp_path, capsys)
             "import_predictions", dataset="synthetic", name="cmd2", file=str(bad), no_progress=True
         )
     assert ModelRun.objects.count() == 1
+
+
+def test_a_queued_upload_is_imported_once(synthetic, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.predictions import import_queued, queue_upload
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    content = write_wide(tmp_path / "wide.csv", synthetic).read_bytes()
+    run = queue_upload(
+        dataset=synthetic.dataset, name="queued", upload=SimpleUploadedFile("w.csv", content)
+    )
+    assert run.status == ModelRun.Status.QUEUED and run.bytes_total == len(content)
+    assert import_queued(run.pk).status == ModelRun.Status.READY
+    assert import_queued(run.pk) is None  # a second delivery of the task changes nothing
+    assert Prediction.objects.filter(run=run).count() == 600
