@@ -141,6 +141,9 @@ class ModelRun(models.Model):
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     error_line = models.PositiveIntegerField(null=True, blank=True)
+    # Per label AUC and Youden threshold against the dataset's labels, computed on first view
+    # (seconds at NIH size) and kept: reports.model_audit.cached_run_summary.
+    summary = models.JSONField(default=list, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

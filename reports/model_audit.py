@@ -18,7 +18,7 @@ The report puts side by side, per label:
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from django.db import transaction
@@ -103,6 +103,47 @@ def run_summary(run: ModelRun) -> list[RunLabel]:
                      estimate, youden, cells)
         )  # fmt: skip
     return rows
+
+
+_AUC_FLOATS = ("value", "se", "ci_low", "ci_high")
+
+
+def _json(values: dict) -> dict:
+    """NaN as null: PostgreSQL's jsonb has no NaN."""
+    return {k: None if isinstance(v, float) and v != v else v for k, v in values.items()}
+
+
+def _unjson(values: dict, floats: tuple[str, ...]) -> dict:
+    return {k: float("nan") if k in floats and v is None else v for k, v in values.items()}
+
+
+def cached_run_summary(run: ModelRun) -> list[RunLabel]:
+    """run_summary, computed once per run and kept in run.summary (the scores never change)."""
+    if not run.summary:
+        rows = run_summary(run)
+        run.summary = [
+            {
+                "label": row.label.pk, "images": row.images, "positives": row.positives,
+                "uncertain": row.uncertain, "auc": _json(asdict(row.auc)),
+                "youden": _json(asdict(row.youden)) if row.youden else None, "cells": row.cells,
+            }
+            for row in rows
+        ]  # fmt: skip
+        ModelRun.objects.filter(pk=run.pk).update(summary=run.summary)
+    labels = Label.objects.in_bulk([item["label"] for item in run.summary])
+    return [
+        RunLabel(
+            labels[item["label"]],
+            item["images"],
+            item["positives"],
+            item["uncertain"],
+            ms.AucEstimate(**item["auc"]),
+            ms.Threshold(**item["youden"]) if item["youden"] else None,
+            item["cells"],
+        )  # fmt: skip
+        for item in run.summary
+        if item["label"] in labels
+    ]
 
 
 def choose_threshold(run: ModelRun, label: Label, given: float | None) -> dict:

@@ -97,7 +97,7 @@ def model_run(request, run_id):
         "reports/model_run.html",
         {
             "run": run,
-            "rows": model_audit.run_summary(run),
+            "rows": model_audit.cached_run_summary(run),
             "form": form,
             "audits": run.audits.all(),
         },

@@ -7,6 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from annotation.consensus import consensus_verdicts
 from annotation.models import Audit
+from datasets.models import ModelRun
 from annotation.services import AuditError, build_sample_set, mark_set
 from reports import model_stats as ms
 from reports.model_audit import create_model_review, label_vectors, model_report, run_summary
@@ -114,3 +115,33 @@ def test_label_vectors_leave_out_uncertain_images(drain_run, synthetic):
     vectors = label_vectors(drain_run, synthetic.pneumothorax)
     assert vectors.uncertain == 1 and len(vectors.truth) == 299
     assert synthetic.images[1].pk not in vectors.image_ids
+
+
+def test_the_run_summary_is_kept_after_the_first_computation(
+    drain_run, django_assert_max_num_queries
+):
+    from reports.model_audit import cached_run_summary
+
+    first = cached_run_summary(drain_run)
+    drain_run.refresh_from_db()
+    assert len(drain_run.summary) == 2
+    with django_assert_max_num_queries(1):  # the labels only: no score is read again
+        again = cached_run_summary(drain_run)
+    assert [(r.label.name, r.auc, r.youden, r.cells) for r in again] == [
+        (r.label.name, r.auc, r.youden, r.cells) for r in first
+    ]
+
+
+def test_a_label_without_positives_keeps_an_undefined_auc_in_the_summary(synthetic, tmp_path):
+    import math
+
+    from datasets.predictions import upload_predictions
+    from reports.model_audit import cached_run_summary
+
+    path = tmp_path / "hernia.csv"
+    path.write_text("image,label,score\nimg_0001.png,Effusion,0.3\nimg_0005.png,Effusion,0.6\n")
+    run = upload_predictions(dataset=synthetic.dataset, name="two", path=path).run
+    [row] = cached_run_summary(run)  # img_0001 and img_0005 both carry Effusion: no negative
+    assert not row.auc.defined and row.youden is None
+    [again] = cached_run_summary(ModelRun.objects.get(pk=run.pk))
+    assert math.isnan(again.auc.value) and again.auc.reason == row.auc.reason
