@@ -7,8 +7,8 @@ from sklearn.metrics import roc_auc_score
 
 from annotation.consensus import consensus_verdicts
 from annotation.models import Audit
-from datasets.models import ModelRun
 from annotation.services import AuditError, build_sample_set, mark_set
+from datasets.models import ModelRun
 from reports import model_stats as ms
 from reports.model_audit import create_model_review, label_vectors, model_report, run_summary
 
