@@ -137,7 +137,7 @@ def cached_run_summary(run: ModelRun) -> list[RunLabel]:
             item["images"],
             item["positives"],
             item["uncertain"],
-            ms.AucEstimate(**item["auc"]),
+            ms.AucEstimate(**_unjson(item["auc"], _AUC_FLOATS)),
             ms.Threshold(**item["youden"]) if item["youden"] else None,
             item["cells"],
         )  # fmt: skip
