@@ -193,10 +193,19 @@ def create_model_review(
     if per_cell < 1:
         raise AuditError(f"images per cell must be at least 1, not {per_cell}")
     thresholds = thresholds or {}
-    decided = {
-        str(label.pk): choose_threshold(run, available[label.pk], thresholds.get(label.pk))
-        for label in chosen
-    }
+    # Youden thresholds come from the run's kept summary (no score read again); a given one
+    # needs the label's scores for its sensitivity and specificity.
+    youden = {row.label.pk: row.youden for row in cached_run_summary(run)}
+    decided = {}
+    for label in chosen:
+        given, known = thresholds.get(label.pk), youden.get(label.pk)
+        if given is None and known is not None:
+            decided[str(label.pk)] = {
+                "value": known.value, "chosen_by": known.chosen_by,
+                "sensitivity": known.sensitivity, "specificity": known.specificity,
+            }  # fmt: skip
+        else:
+            decided[str(label.pk)] = choose_threshold(run, available[label.pk], given)
     with transaction.atomic():
         audit = create_audit(
             dataset=run.dataset, name=name, labels=chosen, per_label=per_cell,
