@@ -138,6 +138,7 @@ def main() -> None:
     print(
         f"DeLong AUC on {len(images):,} scores: {1000 * (time.perf_counter() - started):.0f} ms (AUC {estimate.value:.3f})"
     )
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(
         f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
