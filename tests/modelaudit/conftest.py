@@ -11,9 +11,6 @@ import pytest
 from datasets.models import Dataset, Image, ImageLabel, Label
 from datasets.predictions import upload_predictions
 
-# The browser fixtures (Chromium through Playwright) for the model-review grid test.
-from tests.browser.conftest import browser, login, new_page, page  # noqa: F401
-
 
 @dataclass
 class Synthetic:

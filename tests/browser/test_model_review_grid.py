@@ -5,14 +5,21 @@ from playwright.sync_api import expect
 
 from annotation.models import Mark
 from annotation.services import build_sample_set
+from datasets.predictions import upload_predictions
 from reports.model_audit import create_model_review
+from tests.modelaudit.conftest import build_synthetic, write_wide
 
-pytestmark = pytest.mark.browser
+
+@pytest.fixture
+def drain_model(live_server, tmp_path):
+    """The synthetic dataset of tests/modelaudit and the drain model's predictions."""
+    synthetic = build_synthetic()
+    path = write_wide(tmp_path / "drain_model.csv", synthetic)
+    return synthetic, upload_predictions(dataset=synthetic.dataset, name="drain", path=path).run
 
 
-def test_a_model_review_grid_shows_the_cell_and_records_verdicts(
-    login, page, synthetic, drain_run, reader
-):
+def test_a_model_review_grid_shows_the_cell_and_records_verdicts(login, page, drain_model, reader):
+    synthetic, drain_run = drain_model
     audit = create_model_review(
         run=drain_run, name="Drain check", labels=[synthetic.pneumothorax], per_cell=9,
         grid_size=18, readers=[reader], build=False,
