@@ -6,4 +6,6 @@ app_name = "datasets"
 urlpatterns = [
     path("datasets/<slug:slug>/", views.dataset_detail, name="detail"),
     path("images/<int:image_id>/thumbnail/", views.thumbnail, name="thumbnail"),
+    path("images/<int:image_id>/viewer/", views.viewer, name="viewer"),
+    path("images/<int:image_id>/render/<str:size>/", views.rendition, name="rendition"),
 ]
