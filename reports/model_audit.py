@@ -388,3 +388,32 @@ def model_report(audit: Audit) -> list[ModelLabelReport]:
             )
         )
     return reports
+
+
+CSV_HEADER = (
+    "label", "threshold", "threshold_chosen_by",
+    "tp_images", "fp_images", "fn_images", "tn_images",
+    "tp_read", "tp_confirmed", "tp_confirmed_share", "tp_confirmed_low", "tp_confirmed_high",
+    "fp_read", "fp_positive", "fp_positive_share", "fp_positive_low", "fp_positive_high",
+    "auc_dataset_all", "auc_dataset_all_low", "auc_dataset_all_high",
+    "auc_dataset_reviewed", "auc_dataset_reviewed_low", "auc_dataset_reviewed_high",
+    "auc_readers_reviewed", "auc_readers_reviewed_low", "auc_readers_reviewed_high",
+    "reviewed_positive_by_readers", "reviewed_negative_by_readers", "doubtful_left_out",
+)  # fmt: skip
+
+
+def report_rows(reports: list[ModelLabelReport]) -> list[list]:
+    """The model report as CSV rows (shares 0-1, 95% limits; AUC intervals DeLong)."""
+    rows = []
+    for report in reports:
+        cells = {cell.cell: cell for cell in report.cells}
+        row = [report.label.name, report.threshold.get("value"), report.threshold.get("chosen_by")]
+        row += [cells[cell].population for cell in ms.CELLS]
+        for share in (report.confirmed_tp, report.fp_positive):
+            row += [share.n, share.k, share.value, *share.interval]
+        for curve in (report.auc_all, report.auc_reviewed_dataset, report.auc_reviewed_readers):
+            row += [curve.estimate.value, curve.estimate.ci_low, curve.estimate.ci_high]
+        readers = report.auc_reviewed_readers.estimate
+        row += [readers.positives, readers.negatives, report.left_out]
+        rows.append(["" if isinstance(v, float) and v != v else v for v in row])
+    return rows

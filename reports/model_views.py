@@ -2,10 +2,12 @@
 the model, strata and controls reports. Thin views over reports.model_audit, reports.strata,
 annotation.decoys and annotation.shuffled."""
 
+import csv
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -17,6 +19,7 @@ from datasets.models import Dataset, ModelRun
 from datasets.predictions import queue_upload
 
 from . import model_audit, strata
+from .csv_cells import safe_row
 from .model_forms import ModelReviewForm, PredictionsUploadForm
 from .roc_svg import roc_svg
 
@@ -110,6 +113,13 @@ def model_report(request, audit_id):
     if audit.kind != Audit.Kind.MODEL_REVIEW:
         raise Http404("Not a model review")
     reports = model_audit.model_report(audit)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="model-report-{audit.pk}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(model_audit.CSV_HEADER)
+        writer.writerows(safe_row(row) for row in model_audit.report_rows(reports))
+        return response
     for report in reports:
         report.svg = roc_svg(
             [report.auc_all, report.auc_reviewed_dataset, report.auc_reviewed_readers],

@@ -209,3 +209,30 @@ def test_the_audit_form_creates_a_label_review_with_decoys_or_a_shuffled_control
     assert shuffled.kind == Audit.Kind.SHUFFLED and shuffled.samples.count() == 20
     page = client.get(reverse("annotation:audit_create")).content.decode()
     assert "Decoys (% of tiles)" in page and "shuffled-labels control" in page
+
+
+def test_the_model_report_downloads_as_csv(
+    client, admin_user, password, synthetic, drain_run, reader
+):
+    import csv as csv_module
+    import io
+
+    audit = create_model_review(
+        run=drain_run, name="csv", labels=[synthetic.pneumothorax], per_cell=5, readers=[reader],
+        build=False,
+    )  # fmt: skip
+    build_sample_set(audit=audit)
+    for sample in audit.samples.filter(cell="tp"):
+        mark_set(sample=sample, reader=reader, idempotency_key=str(sample.pk), verdict="green")
+    _login(client, admin_user, password)
+    response = client.get(reverse("model_audits:report", args=[audit.pk]), {"format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv_module.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == 1 and rows[0]["label"] == "Pneumothorax"
+    assert (rows[0]["tp_read"], rows[0]["tp_confirmed"], rows[0]["tp_confirmed_share"]) == (
+        "5",
+        "5",
+        "1.0",
+    )
+    assert rows[0]["fp_read"] == "0" and rows[0]["fp_positive_share"] == ""
+    assert float(rows[0]["auc_dataset_all"]) > 0.5
