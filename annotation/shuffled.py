@@ -12,6 +12,7 @@ image i gets the positive labels of image perm[i].
 """
 
 import random
+from collections.abc import Callable
 
 from datasets.models import Image, ImageLabel
 
@@ -23,15 +24,15 @@ def permutation(n: int, seed: int) -> list[int]:
 
 
 def permuted_carriers(
-    dataset_id: int, label_ids: set[int], seed: int
-) -> dict[int, dict[int, tuple[str, str, str]]]:
-    """label id -> {image id: (key, patient, view)} under the permuted labels; the same shape
-    as annotation.services._carriers, so the draw that follows is the ordinary one."""
+    dataset_id: int, label_ids: set[int], seed: int, view: str = ""
+) -> Callable[[int], list[tuple[str, int, str]]]:
+    """label id -> rows (key, image id, patient) of the images carrying it under the permuted
+    labels, as a function: the shape of annotation.services._carriers, so the draw that
+    follows is the ordinary one."""
     images = sorted(
         Image.objects.filter(dataset_id=dataset_id).values_list(
-            "pk", "key", "patient_id", "view_position"
-        ),
-        key=lambda row: row[1],
+            "key", "pk", "patient_id", "view_position"
+        )
     )
     positives: dict[int, set[int]] = {}
     for image_id, label_id in ImageLabel.objects.filter(
@@ -39,11 +40,13 @@ def permuted_carriers(
     ).values_list("image_id", "label_id"):
         positives.setdefault(image_id, set()).add(label_id)
     order = permutation(len(images), seed)
-    result: dict[int, dict[int, tuple[str, str, str]]] = {}
-    for (image_id, key, patient, view), source in zip(images, order, strict=True):
-        for label_id in positives.get(images[source][0], ()):
-            result.setdefault(label_id, {})[image_id] = (key, patient, view)
-    return result
+    grouped: dict[int, list[tuple[str, int, str]]] = {label_id: [] for label_id in label_ids}
+    for (key, image_id, patient, image_view), source in zip(images, order, strict=True):
+        if view and image_view != view:
+            continue
+        for label_id in positives.get(images[source][1], ()):
+            grouped[label_id].append((key, image_id, patient))
+    return lambda label_id: list(grouped[label_id])
 
 
 def shuffled_check(audit) -> list[dict]:
