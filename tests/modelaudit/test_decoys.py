@@ -75,7 +75,7 @@ def _normalise(html, sample):
 
 def test_readers_cannot_tell_a_decoy_in_the_page_or_the_api(client, synthetic, reader, password):
     audit = _audit(synthetic, [reader])
-    client.login(username=reader.username, password=password)
+    client.force_login(reader)
     label = synthetic.pneumothorax
     for grid in (1, 2, 3):
         page = client.get(reverse("annotation:grid", args=[audit.pk, label.pk, grid]))

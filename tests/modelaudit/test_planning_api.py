@@ -6,7 +6,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 @pytest.fixture
 def api(client, reader, password):
-    client.login(username=reader.username, password=password)
+    client.force_login(reader)
     return client
 
 
