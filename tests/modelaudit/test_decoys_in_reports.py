@@ -58,3 +58,21 @@ def test_a_model_review_counts_only_its_dataset_positive_cells_as_label_accuracy
     consensus = _consensus(audit)
     assert consensus["accuracy"] == 1.0
     assert consensus["green"] == audit.samples.filter(cell__in=["tp", "fn"]).count()
+
+
+def test_the_relabeled_export_ignores_decoys_and_controls(synthetic, reader):
+    from datasets.relabeled import reviews
+
+    mixed = _audit(synthetic, [reader], 0.2, "with controls")
+    for i, sample in enumerate(mixed.samples.all()):
+        mark_set(sample=sample, reader=reader, idempotency_key=f"m{i}", verdict="red")
+    shuffled = create_audit(
+        dataset=synthetic.dataset, name="shuffled", labels=[synthetic.pneumothorax],
+        per_label=30, readers=[reader], build=False, kind="shuffled_control",
+    )  # fmt: skip
+    build_sample_set(audit=shuffled)
+    for i, sample in enumerate(shuffled.samples.all()):
+        mark_set(sample=sample, reader=reader, idempotency_key=f"s{i}", verdict="red")
+    found = reviews(synthetic.dataset, "consensus")
+    real = set(mixed.samples.filter(is_decoy=False).values_list("image__key", flat=True))
+    assert set(found) == real and all(r.audit_id == mixed.pk for rs in found.values() for r in rs)
