@@ -219,7 +219,12 @@ ROUTES: dict[str, list[Row]] = {
     # reports: researchers and managers; readers of A (blinded, open) and adjudicators: 404
     **{
         name: [row("GET", "audit", **REPORT_VIEWERS)]
-        for name in ("reports:dashboard", "reports:readers", "reports:agreement", "reports:download")
+        for name in (
+            "reports:dashboard",
+            "reports:readers",
+            "reports:agreement",
+            "reports:download",
+        )
     },
     "reports:recompute": [row("POST", "audit", **REPORT_VIEWERS)],
     "reports:reference_accuracy": [
