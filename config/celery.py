@@ -32,10 +32,10 @@ TASK_ROUTES = {
 BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "annotation.outbox.sweep_outbox", "schedule": 30.0},
     "stuck-builds-watchdog": {"task": "annotation.watchdog.reset_stuck_builds", "schedule": 120.0},
-    "stale-snapshots": {"task": "reports.tasks.refresh_stale_snapshots", "schedule": 300.0},
+    "stale-snapshots": {"task": "reports.tasks.refresh_stale_snapshots", "schedule": 60.0},
     "expired-invitations": {
-        "task": "annotation.tasks.expire_invitations",
-        "schedule": crontab(minute=7),
+        "task": "annotation.tasks.purge_stale_invitations",
+        "schedule": crontab(hour=3, minute=7),
     },
     **{
         f"heartbeat-{queue}": {
@@ -90,6 +90,7 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["annotation"], related_name="outbox")
 app.autodiscover_tasks(["annotation"], related_name="watchdog")
 app.autodiscover_tasks(["config"], related_name="health")
+app.autodiscover_tasks(related_name="prediction_tasks")  # modelaudit: datasets/prediction_tasks.py
 
 
 def scheduled_but_missing() -> list[str]:
