@@ -26,6 +26,10 @@ class Audit(models.Model):
         PA = "PA", "PA only"
         AP = "AP", "AP only"
 
+    class AdjudicationRule(models.TextChoices):
+        ANY = "any", "any disagreement"
+        RED_GREEN = "red_green", "red vs green"
+
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.LABEL_REVIEW)
@@ -42,6 +46,12 @@ class Audit(models.Model):
     )
     view_filter = models.CharField(max_length=4, choices=View.choices, default=View.ANY, blank=True)
     blinded = models.BooleanField(default=True, help_text="Readers never see one another's marks.")
+    adjudication_rule = models.CharField(
+        max_length=20,
+        choices=AdjudicationRule.choices,
+        default=AdjudicationRule.ANY,
+        help_text="Which disagreements go to the adjudication queue.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     build_done = models.PositiveIntegerField(default=0)
     build_total = models.PositiveIntegerField(default=0)
@@ -210,6 +220,27 @@ class Adjudication(models.Model):
         return f"{self.sample}: {self.verdict} by {self.adjudicator}"
 
 
+class AdjudicationChange(models.Model):
+    """History of adjudications: who set (or withdrew) which verdict, when."""
+
+    sample = models.ForeignKey(
+        Sample, on_delete=models.CASCADE, related_name="adjudication_changes"
+    )
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    old_verdict = models.CharField(max_length=10, blank=True)
+    new_verdict = models.CharField(max_length=10, blank=True)
+    note = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.adjudicator} on {self.sample}: {self.old_verdict or '-'} -> {self.new_verdict or '-'}"
+
+
 # --- People and access (issue 6): invitations and the audit log -------------------------------
 
 
@@ -308,3 +339,8 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.target}"
+
+
+# The outbox model lives with its relay and sweeper (annotation/outbox.py); imported here so
+# Django registers it.
+from .outbox import OutboxTask  # noqa: E402, F401

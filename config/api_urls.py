@@ -17,6 +17,7 @@ redoc = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]})(
 )
 
 urlpatterns = [
+    path("reports/", include("reports.api_urls")),
     path("", include("annotation.api_urls")),
     path("", include("datasets.api_urls")),
     path("", include("annotation.access_api_urls")),

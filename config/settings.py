@@ -13,6 +13,7 @@ from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_paths, env_str
+from config.logging_json import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABEL_AUDIT_VAR", str(BASE_DIR / "var")))
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.logging_json.RequestIdMiddleware",
+    "config.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -162,9 +165,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+# The soft limit lets a task clean up first: 60 s before the hard one (10% for short limits).
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 60, CELERY_TASK_TIME_LIMIT * 9 // 10)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Reports (issue 5): marks arriving within this many seconds give one aggregation run (with a
+# broker); bootstrap resamples for the agreement intervals.
+REPORTS_DEBOUNCE_SECONDS = env_int("REPORTS_DEBOUNCE_SECONDS", 10)
+REPORTS_BOOTSTRAP_RESAMPLES = env_int("REPORTS_BOOTSTRAP_RESAMPLES", 2000)
 
 REST_FRAMEWORK = {
     # Token first, so that a request without credentials gets 401 with WWW-Authenticate.
@@ -178,13 +187,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Structured logs with request ids (config/logging_json.py): JSON lines in production.
+LOGGING = logging_config(
+    level=env_str("LOG_LEVEL", "INFO"), fmt=env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+)
 
 # --- People and access (issue 6): hardening -------------------------------------------------
 # Login rate limiting: after AXES_FAILURE_LIMIT failures for one user name from one address,
@@ -261,6 +267,24 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # HSTS for subdomains too unless told otherwise; preloading is a one-way submission
+    # to the browsers' list that the site's owner decides, so it is off and its check silenced.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Imaging (issue 3): rendered tiles and viewer images are cached here, keyed by image, size and
+# window. IMAGE_ACCEL_REDIRECT_PREFIX (e.g. "/_renditions/") hands cached files to the front web
+# server with X-Accel-Redirect: map that internal location onto IMAGE_CACHE_ROOT.
+IMAGE_CACHE_ROOT = Path(env_str("IMAGE_CACHE_ROOT", str(MEDIA_ROOT / "renditions")))
+IMAGE_RENDITION_FORMAT = env_str("IMAGE_RENDITION_FORMAT", "jpeg")
+if IMAGE_RENDITION_FORMAT not in ("jpeg", "webp"):
+    raise ImproperlyConfigured("IMAGE_RENDITION_FORMAT must be jpeg or webp")
+IMAGE_ACCEL_REDIRECT_PREFIX = env_str("IMAGE_ACCEL_REDIRECT_PREFIX", "")
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 64_000_000)
+IMAGE_CACHE_MAX_AGE = env_int("IMAGE_CACHE_MAX_AGE", 24 * 3600)
+IMAGE_WARM_CHUNK = env_int("IMAGE_WARM_CHUNK", 50)
+# Which renditions the warm task makes after a sample set is built (tile, viewer, original).
+IMAGE_WARM_SIZES = env_list("IMAGE_WARM_SIZES", ["tile"])
