@@ -1,6 +1,8 @@
 """REST API of the reports: the same selectors, exports and access rules as the pages."""
 
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -14,6 +16,12 @@ def _meta(snapshot: Snapshot) -> dict:
     return exports.to_dict(snapshot, matrices=False)["snapshot"]
 
 
+@extend_schema(
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="the figures"),
+        404: OpenApiResponse(OpenApiTypes.OBJECT, description="no figures yet"),
+    }
+)
 @api_view(["GET"])
 def latest(request, audit_id):
     """The latest snapshot's figures (no SVG, no matrices), and whether it is out of date."""
@@ -30,6 +38,12 @@ def latest(request, audit_id):
     return Response(body)
 
 
+@extend_schema(
+    operation_id="reports_audits_snapshots_list",
+    responses=OpenApiResponse(
+        {"type": "array", "items": {"type": "object"}}, description="snapshots, newest first"
+    ),
+)
 @api_view(["GET"])
 def snapshot_list(request, audit_id):
     audit, _roles = report_audit_for(request.user, audit_id)
@@ -37,6 +51,7 @@ def snapshot_list(request, audit_id):
     return Response([_meta(snapshot) for snapshot in snapshots])
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def snapshot_detail(request, audit_id, snapshot_id):
     """One snapshot in full, the raw rating matrices included (the JSON report)."""
@@ -48,6 +63,13 @@ def snapshot_detail(request, audit_id, snapshot_id):
     return Response(exports.to_dict(snapshot))
 
 
+@extend_schema(
+    request=None,
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="computed now"),
+        202: OpenApiResponse(OpenApiTypes.OBJECT, description="queued"),
+    },
+)
 @api_view(["POST"])
 def recompute(request, audit_id):
     audit, roles = report_audit_for(request.user, audit_id)
@@ -57,3 +79,25 @@ def recompute(request, audit_id):
     if snapshot is None:
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
     return Response({"queued": False, "snapshot": _meta(snapshot)}, status=status.HTTP_200_OK)
+
+
+@extend_schema(
+    operation_id="reports_audits_download",
+    parameters=[
+        OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json", "html"]),
+        OpenApiParameter("snapshot", int, description="a snapshot id (default: the latest)"),
+    ],
+    responses={
+        (200, "text/csv"): OpenApiTypes.BINARY,
+        (200, "application/json"): OpenApiTypes.OBJECT,
+        (200, "text/html"): OpenApiTypes.BINARY,
+    },
+)
+@api_view(["GET"])
+def download(request, audit_id, fmt):
+    """The report as a file (CSV, JSON or standalone HTML): the page's download, reachable with
+    a token so scripts (curl) can fetch it."""
+    from . import views
+
+    request._request.user = request.user
+    return views.download.__wrapped__(request._request, audit_id=audit_id, fmt=fmt)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import api
 
@@ -10,4 +10,9 @@ urlpatterns = [
         "audits/<int:audit_id>/snapshots/<int:snapshot_id>/", api.snapshot_detail, name="snapshot"
     ),
     path("audits/<int:audit_id>/recompute/", api.recompute, name="recompute"),
+    re_path(
+        r"^audits/(?P<audit_id>[0-9]+)/download\.(?P<fmt>csv|json|html)$",
+        api.download,
+        name="download",
+    ),
 ]
