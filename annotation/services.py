@@ -10,6 +10,7 @@ from functools import partial
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from datasets.models import Dataset, Image, ImageLabel, Label
@@ -313,12 +314,16 @@ class _State:
     note: str
 
 
+marks_changed_signal = Signal()  # sent with audit_id; reports listens (annotation can't import it)
+
+
 def marks_changed(audit_id: int) -> None:
     """Called once after each committed transaction that changed marks of the audit.
 
-    The hook for follow-up work (aggregation through the outbox); it does nothing yet, and
-    whatever it does must not need Redis to be up: marking never waits on it.
+    Tells the listeners (reports: re-aggregate the audit). Whatever they do must not need Redis
+    to be up: marking never waits on it.
     """
+    marks_changed_signal.send(sender=Audit, audit_id=audit_id)
 
 
 def mark_set(

@@ -31,7 +31,7 @@ import scipy
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotation.models import Adjudication, Audit, GridVisit, Mark, MarkChange, Membership, Sample
@@ -337,6 +337,27 @@ def request_aggregation(audit_id: int) -> None:
     never locked inside a reader's mark transaction. See the module docstring for the modes.
     """
     transaction.on_commit(lambda: _request_now(audit_id))
+
+
+def on_marks_changed(sender, *, audit_id: int, **kwargs) -> None:
+    """Receiver of annotation's marks-changed signal (sent after each committed mark change)."""
+    request_aggregation(audit_id)
+
+
+def requeue_missed() -> int:
+    """Beat: queue again the requests that never reached a worker (the broker was down when
+    they came, or the queued run was lost), so a change made during a Redis outage is
+    aggregated once Redis is back. Returns how many audits were queued."""
+    if eager():
+        return 0
+    expired = timezone.now() - timedelta(seconds=debounce_seconds()) - timedelta(minutes=10)
+    waiting = (
+        AggregationState.objects.filter(requested_at__isnull=False)
+        .filter(Q(started_at__isnull=True) | Q(started_at__lt=F("requested_at")))
+        .filter(Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=expired))
+        .values_list("audit_id", flat=True)
+    )
+    return sum(_request_now(audit_id) for audit_id in waiting)
 
 
 def _request_now(audit_id: int) -> bool:

@@ -12,3 +12,9 @@ def aggregate_audit(
     Returns the id of the current snapshot."""
     snapshot = aggregation.run(audit_id, trigger=trigger, requested_by_id=requested_by_id)
     return snapshot.pk if snapshot else None
+
+
+@shared_task
+def refresh_stale_snapshots() -> int:
+    """Periodic (beat): re-queue aggregations requested while the broker was unreachable."""
+    return aggregation.requeue_missed()

@@ -103,3 +103,42 @@ def test_the_task_of_a_deleted_audit_does_nothing(audit):
     audit_id = audit.pk
     audit.delete()
     assert tasks.aggregate_audit.apply((audit_id,)).get() is None
+
+
+def test_a_committed_mark_requests_the_aggregation_of_its_audit(
+    audit, reader, broker_mode, django_capture_on_commit_callbacks
+):
+    from annotation.services import mark_set
+
+    sample = audit.samples.first()
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_set(sample=sample, reader=reader, idempotency_key="wired", verdict="red")
+    assert AggregationState.objects.get(audit=audit).requested_at is not None
+    assert [args for args, _ in broker_mode] == [((audit.pk,),)]
+
+
+def test_requests_made_while_the_broker_was_down_are_queued_by_the_sweep_once_it_is_back(
+    audit, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    sent = []
+    broker = {"up": False}
+
+    def apply_async(*args, **kwargs):
+        if not broker["up"]:
+            raise ConnectionError("redis is down")
+        sent.append(args)
+
+    monkeypatch.setattr(tasks.aggregate_audit, "apply_async", apply_async)
+    with django_capture_on_commit_callbacks(execute=True):
+        aggregation.request_aggregation(audit.pk)
+    assert tasks.refresh_stale_snapshots() == 0 and sent == []  # still down: nothing, no error
+
+    broker["up"] = True
+    assert tasks.refresh_stale_snapshots() == 1
+    assert sent == [((audit.pk,),)]
+    assert tasks.refresh_stale_snapshots() == 0  # queued once, not again while it waits
+
+    aggregation.run(audit.pk)  # the worker ran it: nothing is left to re-queue
+    AggregationState.objects.filter(audit=audit).update(scheduled_for=None)
+    assert tasks.refresh_stale_snapshots() == 0
