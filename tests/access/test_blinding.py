@@ -74,3 +74,15 @@ def test_who_sees_other_readers_marks(
     audit.status = Audit.Status.READY
     audit.blinded = False
     assert sees_others_marks(reader, audit)
+
+
+@pytest.mark.django_db
+def test_a_reader_who_is_also_researcher_sees_no_report_of_the_open_blinded_audit(
+    client, audit, reader
+):
+    Membership.objects.create(audit=audit, user=reader, role="researcher")
+    client.force_login(reader)
+    assert client.get(reverse("reports:dashboard", args=[audit.pk])).status_code == 404
+    assert client.get(f"/api/reports/audits/{audit.pk}/download.csv").status_code == 404
+    Audit.objects.filter(pk=audit.pk).update(status=Audit.Status.CLOSED)
+    assert client.get(reverse("reports:dashboard", args=[audit.pk])).status_code == 200
