@@ -48,6 +48,8 @@ SCOPES = {
     "snapshot": ("A", "B"),
     "report_download": ("A", "B"),
     "reset_link": ("invalid",),
+    "model_run": ("DA", "DB"),  # a model run of the dataset
+    "model_audit": ("A", "B"),  # a model review with the people of audit A (B)
 }
 
 
@@ -94,6 +96,8 @@ MANAGERS = dict(MEMBERS, reader="404", researcher="404", adjudicator="404", main
 READERS = dict(MANAGERS, reader="ok/404")
 # Writing a mark: readers only; managers reach the audit but may not mark (403).
 MARKERS = dict(READERS, maintainer="403/404", other_maintainer="404/403", admin="403")
+# Reports of an audit: managers, researchers and adjudicators.
+REPORTERS = dict(MANAGERS, researcher="ok/404", adjudicator="ok/404")
 ADMINS = {**{actor: "404" for actor in ACTORS}, "anon": "login", "admin": "ok"}
 # Adjudication: the audit's adjudicators and its managers.
 ADJUDICATORS = dict(MANAGERS, adjudicator="ok/404")
@@ -246,6 +250,20 @@ ROUTES: dict[str, list[Row]] = {
     "api-schema": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-docs": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-redoc": [row("GET", "none", api=True, **SIGNED_IN)],
+    # modelaudit: model runs (managers), reports of an audit (managers, researchers,
+    # adjudicators; never a plain reader), sample-size planning (anyone signed in).
+    "model_audits:runs": [row("GET", "dataset", **MANAGERS), row("POST", "dataset", **MANAGERS)],
+    "model_audits:run": [
+        row("GET", "model_run", **MANAGERS),
+        row("POST", "model_run", **MANAGERS),
+    ],
+    "model_audits:run_delete": [row("POST", "model_run", **MANAGERS)],
+    **{
+        name: [row("GET", kind, **REPORTERS)]
+        for name in ("model_audits:report", "model_audits:strata", "model_audits:controls")
+        for kind in ("model_audit",)
+    },
+    "model_audits:sample_size": [row("GET", "none", api=True, **SIGNED_IN)],
     # The Django admin: staff only (its own log-in page for everyone else).
     "admin:index": [row("GET", "none", **dict(ADMINS, **{a: "login" for a in ACTORS[:7]}))],
 }
