@@ -17,10 +17,9 @@ def _meta(snapshot: Snapshot) -> dict:
 
 
 @extend_schema(
-    responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description="the figures"),
-        404: OpenApiResponse(OpenApiTypes.OBJECT, description="no figures yet"),
-    }
+    responses=OpenApiResponse(
+        OpenApiTypes.OBJECT, description="the figures (404 with a detail when none yet)"
+    )
 )
 @api_view(["GET"])
 def latest(request, audit_id):
