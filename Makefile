@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST)/
 	$(BIN)/python manage.py runserver $(HOST)
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).

@@ -164,3 +164,17 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Imaging (issue 3): rendered tiles and viewer images are cached here, keyed by image, size and
+# window. IMAGE_ACCEL_REDIRECT_PREFIX (e.g. "/_renditions/") hands cached files to the front web
+# server with X-Accel-Redirect: map that internal location onto IMAGE_CACHE_ROOT.
+IMAGE_CACHE_ROOT = Path(env_str("IMAGE_CACHE_ROOT", str(MEDIA_ROOT / "renditions")))
+IMAGE_RENDITION_FORMAT = env_str("IMAGE_RENDITION_FORMAT", "jpeg")
+if IMAGE_RENDITION_FORMAT not in ("jpeg", "webp"):
+    raise ImproperlyConfigured("IMAGE_RENDITION_FORMAT must be jpeg or webp")
+IMAGE_ACCEL_REDIRECT_PREFIX = env_str("IMAGE_ACCEL_REDIRECT_PREFIX", "")
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 64_000_000)
+IMAGE_CACHE_MAX_AGE = env_int("IMAGE_CACHE_MAX_AGE", 24 * 3600)
+IMAGE_WARM_CHUNK = env_int("IMAGE_WARM_CHUNK", 50)
+# Which renditions the warm task makes after a sample set is built (tile, viewer, original).
+IMAGE_WARM_SIZES = env_list("IMAGE_WARM_SIZES", ["tile"])

@@ -17,7 +17,7 @@ from annotation.models import Audit
 from annotation.sampling import Candidate, Rules, draw
 from annotation.services import build_sample_set, create_audit
 from datasets.models import Label
-from datasets.services import import_dataset, merge_labels
+from datasets.services import merge_labels
 from tests.conftest import NIH_LABELS
 
 NIH_FINDINGS = [
@@ -131,8 +131,9 @@ def test_another_seed_draws_other_images():
 
 
 @pytest.fixture
-def nih(db):
-    dataset = import_dataset(name="NIH", fmt="chestxray14", labels=NIH_LABELS).dataset
+def nih(nih_full, db):
+    """The full file, imported once for this module (tests/conftest.py); Opacity per test."""
+    dataset = nih_full.dataset
     merge_labels(dataset=dataset, name="Opacity", members=OPACITY)
     return dataset
 
