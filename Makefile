@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint bench-import chromium clean
+.PHONY: run test lint bench-import chromium clean serve
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --url http://$(HOST)/
 	$(BIN)/python manage.py runserver $(HOST)
+
+# The production processes (gunicorn, a Celery worker per queue, beat) against the local
+# PostgreSQL and Redis; DATABASE_URL, CELERY_BROKER_URL, GUNICORN_BIND override the defaults.
+serve: $(STAMP)
+	PYTHON=$(BIN)/python bash deploy/serve.sh
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
 chromium:

@@ -239,3 +239,108 @@ class AdjudicationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.adjudicator} on {self.sample}: {self.old_verdict or '-'} -> {self.new_verdict or '-'}"
+
+
+# --- People and access (issue 6): invitations and the audit log -------------------------------
+
+
+class Invitation(models.Model):
+    """An e-mail invitation to a role in one audit (reader, adjudicator, researcher) or in one
+    dataset (maintainer). Only the SHA-256 of its token is stored; the token itself is only in
+    the e-mail. Single use: accepting it stamps `accepted_at` under a row lock."""
+
+    class Role(models.TextChoices):
+        READER = "reader", "reader"
+        ADJUDICATOR = "adjudicator", "adjudicator"
+        RESEARCHER = "researcher", "researcher"
+        MAINTAINER = "maintainer", "maintainer (of the dataset)"
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.READER)
+    audit = models.ForeignKey(
+        Audit, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveSmallIntegerField(default=0)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="accepted_invitations",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Exactly one place: an audit role, or a dataset's maintainer.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(role="maintainer", audit__isnull=True, dataset__isnull=False)
+                    | (
+                        ~models.Q(role="maintainer")
+                        & models.Q(audit__isnull=False, dataset__isnull=True)
+                    )
+                ),
+                name="invitation_one_place",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.role} in {self.audit or self.dataset}"
+
+    @property
+    def place(self):
+        return self.audit or self.dataset
+
+    def status_at(self, now) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "pending"
+
+
+class AuditEvent(models.Model):
+    """A security-relevant action: who did what to what, when. Written by the service that
+    does the action, in its transaction; never edited."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too, so the log still names a deleted user.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=50, db_index=True)
+    audit = models.ForeignKey(
+        Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    target = models.CharField(max_length=300, blank=True, help_text="What was acted on.")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.target}"
+
+
+# The outbox model lives with its relay and sweeper (annotation/outbox.py); imported here so
+# Django registers it.
+from .outbox import OutboxTask  # noqa: E402, F401

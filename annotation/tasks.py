@@ -23,3 +23,11 @@ def build_sample_set(audit_id: int) -> int:
     except Exception:  # tiles are also made on first request: warming never fails a build
         logger.exception("audit %s: thumbnail warming not queued", audit_id)
     return len(image_ids)
+
+
+@shared_task
+def purge_stale_invitations(older_than_days: int = 30) -> int:
+    """Periodic (beat): forget invitations expired or revoked a month ago. Safe to run twice."""
+    from . import invitations
+
+    return invitations.purge_stale(older_than_days=older_than_days)

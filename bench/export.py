@@ -183,4 +183,6 @@ if __name__ == "__main__":
     finally:
         import shutil
 
-        shutil.rmtree(WORK, ignore_errors=True)  # a child's own folder; the database is the parent's
+        shutil.rmtree(
+            WORK, ignore_errors=True
+        )  # a child's own folder; the database is the parent's

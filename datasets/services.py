@@ -111,6 +111,17 @@ def import_dataset(
                  for image in parsed.images for label, value in image.labels.items()],
                 fresh=fresh,
             )  # fmt: skip
+        from annotation import audit_log  # imported here: annotation depends on datasets
+
+        audit_log.record(
+            "dataset.imported",
+            actor=user,
+            actor_label="manage.py",
+            dataset=dataset,
+            target=Path(labels).name,
+            format=fmt,
+            rows=len(parsed.images),
+        )
         bulk.refresh_statistics()
     if stage:
         stage("counting")

@@ -6,31 +6,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0001_initial'),
+        ("annotation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='audit',
-            name='adjudication_rule',
-            field=models.CharField(choices=[('any', 'any disagreement'), ('red_green', 'red vs green')], default='any', help_text='Which disagreements go to the adjudication queue.', max_length=20),
+            model_name="audit",
+            name="adjudication_rule",
+            field=models.CharField(
+                choices=[("any", "any disagreement"), ("red_green", "red vs green")],
+                default="any",
+                help_text="Which disagreements go to the adjudication queue.",
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='AdjudicationChange',
+            name="AdjudicationChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_verdict', models.CharField(blank=True, max_length=10)),
-                ('new_verdict', models.CharField(blank=True, max_length=10)),
-                ('note', models.TextField(blank=True)),
-                ('changed_at', models.DateTimeField(auto_now_add=True)),
-                ('adjudicator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='adjudication_changes', to='annotation.sample')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("old_verdict", models.CharField(blank=True, max_length=10)),
+                ("new_verdict", models.CharField(blank=True, max_length=10)),
+                ("note", models.TextField(blank=True)),
+                ("changed_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "adjudicator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="adjudication_changes",
+                        to="annotation.sample",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['changed_at', 'id'],
+                "ordering": ["changed_at", "id"],
             },
         ),
     ]
