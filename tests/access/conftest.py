@@ -5,7 +5,7 @@ second dataset with its own audit and maintainer."""
 import pytest
 
 from annotation import invitations
-from annotation.models import Invitation, Membership
+from annotation.models import Adjudication, Invitation, Membership
 from datasets.services import import_dataset
 from tests.annotation.conftest import (  # noqa: F401  (fixtures)
     FIRST300,
@@ -100,6 +100,9 @@ def world(
         accept_url=str,
     )
     carol = other_audit.memberships.get().user
+    # One adjudicated tile in each audit, so that both adjudication queues have a grid.
+    Adjudication.objects.create(sample=sample_a, verdict="green", adjudicator=adjudicator)
+    Adjudication.objects.create(sample=sample_b, verdict="green", adjudicator=admin_user)
     label_a = sample_a.label_id
     label_b = sample_b.label_id
     args = {

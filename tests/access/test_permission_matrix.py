@@ -94,6 +94,12 @@ READERS = dict(MANAGERS, reader="ok/404")
 # Writing a mark: readers only; managers reach the audit but may not mark (403).
 MARKERS = dict(READERS, maintainer="403/404", other_maintainer="404/403", admin="403")
 ADMINS = {**{actor: "404" for actor in ACTORS}, "anon": "login", "admin": "ok"}
+# The adjudication queue: the audit's adjudicators, and managers (read only).
+ADJUDICATORS = dict(MANAGERS, adjudicator="ok/404")
+
+
+def compare_with_itself(world, args):
+    return {"with": args["slug"]}
 
 
 def invite_body(world, args):
@@ -144,6 +150,31 @@ ROUTES: dict[str, list[Row]] = {
         row("GET", "sample", api=True, **MARKERS),
         row("PUT", "sample", api=True, **MARKERS),
     ],
+    # relabel: adjudication (the world adjudicated one tile of A and one of B, so both queues
+    # have a grid), reference reads, the relabeled export and version comparison
+    "annotation:adjudication": [row("GET", "audit", **ADJUDICATORS)],
+    "annotation:adjudication_grid": [row("GET", "grid", **ADJUDICATORS)],
+    "annotation:adjudication_time": [row("POST", "audit", **ADJUDICATORS)],
+    # Only the audit's adjudicators decide; managers reach the queue but may not (403).
+    "annotation:adjudicate": [
+        row(
+            "POST",
+            "sample",
+            **dict(ADJUDICATORS, maintainer="403/404", other_maintainer="404/403", admin="403"),
+        )
+    ],
+    # Managers choose the rule; the audit's other members reach it but may not (403).
+    "annotation:adjudication_rule": [
+        row(
+            "POST",
+            "audit",
+            **dict(MEMBERS, reader="403/404", researcher="403/404", adjudicator="403/404"),
+        )
+    ],
+    "annotation:reads_import": [row("GET", "audit", **MANAGERS), row("POST", "audit", **MANAGERS)],
+    "datasets:export": [row("GET", "dataset", **MANAGERS)],
+    "datasets:export_download": [row("GET", "dataset", **MANAGERS)],
+    "datasets:compare": [row("GET", "dataset", data=compare_with_itself, **MANAGERS)],
     # access: people, invitations, the audit log, tokens
     "access:accept": [
         row("GET", "token", **{actor: "ok/404" for actor in ACTORS}),
