@@ -12,6 +12,7 @@ The adjudicator sees every reader's verdict, tags and note: adjudication is not 
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from math import ceil
 
 from django.db import transaction
@@ -21,6 +22,7 @@ from django.http import Http404
 from .consensus import Consensus, consensus_of
 from .models import Adjudication, AdjudicationChange, Audit, Mark, Membership, Sample, Verdict
 from .selectors import CYCLE
+from .services import marks_changed
 
 Rule = Audit.AdjudicationRule
 
@@ -322,9 +324,6 @@ def adjudicate(
 
 
 def _after_change(audit_id: int) -> None:
-    """The consensus changed: the reports recompute (debounced) once the change commits."""
-    try:
-        from reports.aggregation import request_aggregation
-    except ImportError:  # the reports app is not there yet
-        return
-    transaction.on_commit(lambda: request_aggregation(audit_id))
+    """The consensus changed: once committed, the marks-changed listeners (the reports)
+    recompute, as after a mark."""
+    transaction.on_commit(partial(marks_changed, audit_id))

@@ -23,6 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -31,7 +32,7 @@ from django.db import transaction
 from datasets.importers.base import CsvRows, LabelFileError
 
 from .models import Audit, Membership, Sample, Verdict
-from .services import mark_set
+from .services import mark_set, marks_changed
 
 FORMATS = ("verdicts", "presence")
 VERDICT_WORDS = {
@@ -157,11 +158,13 @@ def import_reads(
                 reader=reader,
                 idempotency_key=f"reads-{run}-{sample_id}",
                 verdict=verdict,
+                notify=False,
             )
             summary.changed += old != verdict
             if write_progress and done % 500 == 0:
                 write_progress(done)
-        _after_import(audit.pk)
+        if summary.changed:  # one notice for the whole file, not one per mark
+            transaction.on_commit(partial(marks_changed, audit.pk))
     if write_progress:
         write_progress(len(chosen))
     return summary
@@ -335,11 +338,3 @@ def _parse_presence(path, image_column, resolve, summary, progress) -> list[_Rea
                 )
             reads.append(_Read(line, key, header[index], str(verdict)))
     return reads
-
-
-def _after_import(audit_id: int) -> None:
-    try:
-        from reports.aggregation import request_aggregation
-    except ImportError:  # the reports app is not there yet
-        return
-    transaction.on_commit(lambda: request_aggregation(audit_id))

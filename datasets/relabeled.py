@@ -36,21 +36,17 @@ from annotation.models import Audit, Sample
 from reports.csv_cells import safe_row
 
 from .importers import chestxray14
+from .importers.base import RELABEL_PREFIX
 from .models import Dataset, Label
 
 RULES = ("consensus", "unanimous", "adjudicated")
-PROVENANCE = (
-    "relabel_audit",
-    "relabel_status",
-    "relabel_reviewed",
-    "relabel_readers",
-    "relabel_green",
-    "relabel_orange",
-    "relabel_red",
-    "relabel_consensus",
-    "relabel_adjudicated",
-    "relabel_removed",
-)
+# Appended to every row; the importers ignore columns with this prefix, so an export
+# re-imports as a new version of its dataset.
+PROVENANCE = tuple(
+    RELABEL_PREFIX + name
+    for name in ("audit", "status", "reviewed", "readers", "green", "orange", "red",
+                 "consensus", "adjudicated", "removed")
+)  # fmt: skip
 UNREVIEWED, UNCHANGED, CHANGED = "unreviewed", "unchanged", "changed"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_ROWS = 2000

@@ -132,10 +132,15 @@ def column_index(header: list[str], path: Path, name: str, *, required: bool = T
         ) from None
 
 
+# The provenance columns a relabeled export appends (datasets/relabeled.py) start with this:
+# such a file is re-imported as a new version of its dataset, its provenance ignored.
+RELABEL_PREFIX = "relabel_"
+
+
 def reject_unknown_columns(header: list[str], known, path: Path, format_name: str) -> None:
     """A closed format's header names only its own columns: anything else means a wrong file
     (or a misspelt column) and is refused, naming it and what the format has."""
-    unknown = [name for name in header if name not in known]
+    unknown = [name for name in header if name not in known and not name.startswith(RELABEL_PREFIX)]
     if unknown:
         raise LabelFileError(
             path,

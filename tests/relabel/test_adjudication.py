@@ -145,3 +145,25 @@ def test_the_next_pending_grid_is_the_first_with_an_undecided_tile(
     assert (summary.labels[0].grids, summary.pending) == (2, 2)
     second = queue_page(audit=audit, label_id=samples[0].label_id, grid=1)
     assert [tile.sample.pk for tile in second.tiles] == [s.pk for s in samples[18:]]
+
+
+def test_an_adjudication_tells_the_marks_changed_listeners_once_committed(
+    audit, split, adjudicator, django_capture_on_commit_callbacks
+):
+    from annotation.services import marks_changed_signal
+
+    heard = []
+
+    def listener(sender, *, audit_id, **kwargs):
+        heard.append(audit_id)
+
+    marks_changed_signal.connect(listener, dispatch_uid="test-adjudication-listener")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            adjudicate(sample=split[1], adjudicator=adjudicator, verdict="red")
+            assert heard == []  # not before the commit
+        with django_capture_on_commit_callbacks(execute=True):
+            adjudicate(sample=split[1], adjudicator=adjudicator, verdict="red")  # no change
+    finally:
+        marks_changed_signal.disconnect(dispatch_uid="test-adjudication-listener")
+    assert heard == [audit.pk]

@@ -180,3 +180,17 @@ def test_unreviewed_rows_keep_their_exact_bytes_quotes_and_crlf_included(tmp_pat
     assert written[2].startswith(lines[2] + ",")
     assert written[3].startswith("00000003_000.png,No Finding,0,3,59,F,AP,")
     assert written[4] == ""
+
+
+def test_the_importer_ignores_provenance_columns_but_still_refuses_a_stranger(tmp_path):
+    from datasets.importers import LabelFileError
+
+    header = "Image Index,Finding Labels,Patient ID,relabel_status,relabel_removed"
+    path = tmp_path / "v2.csv"
+    path.write_text(f"{header}\n00000001_000.png,No Finding,1,changed,Mass\n")
+    version = import_dataset(name="v2", fmt="chestxray14", labels=path).dataset
+    assert version.images.get().labels.get().label.name == "No Finding"
+    path.write_text(f"{header},Bogus\n00000001_000.png,No Finding,1,changed,Mass,x\n")
+    with pytest.raises(LabelFileError, match="'Bogus'") as caught:
+        import_dataset(name="v3", fmt="chestxray14", labels=path)
+    assert "relabel_" not in str(caught.value).split("(its columns")[0]

@@ -270,3 +270,24 @@ def test_one_of_their_columns_may_stand_for_several_of_our_labels(small_dataset,
     }
     got = dict(Mark.objects.filter(reader__username="panel").values_list("sample_id", "verdict"))
     assert got == expected and summary.reads == len(samples) > len(keys) / 2
+
+
+def test_an_import_tells_the_marks_changed_listeners_once(
+    audit, drawn, tmp_path, django_capture_on_commit_callbacks
+):
+    from annotation.services import marks_changed_signal
+
+    heard = []
+
+    def listener(sender, *, audit_id, **kwargs):
+        heard.append(audit_id)
+
+    rows = [["image", "label", "verdict"], *[[key, label, "red"] for key, label in drawn]]
+    path = _write(tmp_path / "r.csv", rows)
+    marks_changed_signal.connect(listener, dispatch_uid="test-reads-listener")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            import_reads(audit=audit, reader_name="panel", path=path, fmt="verdicts")
+    finally:
+        marks_changed_signal.disconnect(dispatch_uid="test-reads-listener")
+    assert heard == [audit.pk]
