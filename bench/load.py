@@ -323,11 +323,14 @@ class Reader:
         return status
 
     def run(self) -> None:
-        try:
-            self.login()
-        except Exception as error:
-            self.log.errors.append(f"login: {error}")
-            return
+        for attempt in range(3):  # a loaded machine may time a login out: try again
+            try:
+                self.login()
+                break
+            except Exception as error:
+                if attempt == 2:
+                    self.log.errors.append(f"login: {error}")
+                    return
         mine = self.random.sample(self.samples, k=min(len(self.samples), self.marks * 3 // 5))
         sent: list[tuple[int, str, str]] = []  # (sample, verdict, key) acknowledged
         done = 0
@@ -410,10 +413,10 @@ def check(prepared, readers: list[Reader]) -> dict:
             # Was the tile's verdict written by a duplicate of a request acknowledged earlier?
             # Only a request that changed nothing leaves no key behind, so only its late
             # duplicate can be applied as new: the mark service's known gap (README).
-            if last and last[0] in reader.log.resent:
-                if last[1].timestamp() > reader.log.acked_at.get(last[0], 1e18):
-                    explained += 1
-                    continue
+            acked = reader.log.acked_at.get(last[0], 1e18) if last else 1e18
+            if last and last[0] in reader.log.resent and last[1].timestamp() > acked:
+                explained += 1
+                continue
             print(f"unexplained: {reader.user.username} tile {sample} expected {expected}, has "
                   f"{marks[sample]}; client {reader.log.history.get(sample)}")  # fmt: skip
     duplicated = (
