@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST)/
 	$(BIN)/python manage.py runserver $(HOST)
 
 # The production processes (gunicorn, a Celery worker per queue, beat) against the local

@@ -1,7 +1,20 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
 
-from .models import Adjudication, Audit, GridVisit, Mark, MarkChange, Membership, Sample, Tag
+from .models import (
+    Adjudication,
+    Audit,
+    AuditEvent,
+    GridVisit,
+    Invitation,
+    Mark,
+    MarkChange,
+    Membership,
+    Sample,
+    Tag,
+)
 from .tasks import build_sample_set
 
 
@@ -83,3 +96,48 @@ class MarkChangeAdmin(admin.ModelAdmin):
 admin.site.register(Membership, list_display=("audit", "user", "role"), list_filter=("role",))
 admin.site.register(GridVisit, list_display=("audit", "label", "grid", "reader", "seconds"))
 admin.site.register(Adjudication, list_display=("sample", "verdict", "adjudicator", "decided_at"))
+
+
+# --- People and access (issue 6) ---------------------------------------------------------------
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read only: invitations are made, re-sent and revoked on the people pages (which mail the
+    link and write the audit log); the token is never stored, only its hash."""
+
+    list_display = ("email", "role", "audit", "dataset", "created_at", "expires_at", "accepted_at")
+    list_filter = ("role",)
+    search_fields = ("email",)
+    exclude = ("token_hash",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor_name", "action", "target", "audit", "dataset")
+    list_filter = ("action",)
+    search_fields = ("actor_name", "target")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class InvitedOnlyUserAdmin(UserAdmin):
+    """Accounts come only from invitations (and createsuperuser): no "add user" here."""
+
+    def has_add_permission(self, request):
+        return False
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), InvitedOnlyUserAdmin)

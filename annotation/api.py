@@ -1,14 +1,15 @@
 """The REST API of the reading room: the same selectors and mark service as the HTML pages."""
 
 from django.core.exceptions import PermissionDenied
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from . import selectors, services
 from .access import audit_for, visible_audits
 from .models import Audit
-from .serializers import AuditSerializer, MarkInputSerializer, TileSerializer
+from .serializers import AuditSerializer, GridSerializer, MarkInputSerializer, TileSerializer
 from .views import _is_reader, _sample_for_reader
 
 
@@ -23,18 +24,33 @@ def _progress(audit: Audit, user) -> dict:
     }
 
 
-@api_view(["GET"])
-def audit_list(request):
-    audits = visible_audits(request.user).select_related("dataset").order_by("pk")
-    return Response([AuditSerializer(_progress(audit, request.user)).data for audit in audits])
+class AuditList(generics.ListAPIView):
+    """The audits the user can see, each with the user's own progress; paginated."""
+
+    serializer_class = AuditSerializer
+
+    def get_queryset(self):
+        return visible_audits(self.request.user).select_related("dataset").order_by("pk")
+
+    @extend_schema(operation_id="audits_list")
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            [AuditSerializer(_progress(audit, request.user)).data for audit in page]
+        )
 
 
+audit_list = AuditList.as_view()
+
+
+@extend_schema(responses=AuditSerializer)
 @api_view(["GET"])
 def audit_detail(request, audit_id):
     audit = audit_for(request.user, audit_id)
     return Response(AuditSerializer(_progress(audit, request.user)).data)
 
 
+@extend_schema(responses=GridSerializer)
 @api_view(["GET"])
 def grid_detail(request, audit_id, label_id, grid):
     """A grid (1-based) with the requesting reader's own marks only."""
@@ -55,6 +71,8 @@ def grid_detail(request, audit_id, label_id, grid):
     )
 
 
+@extend_schema(methods=["GET"], responses=TileSerializer)
+@extend_schema(methods=["PUT"], request=MarkInputSerializer, responses=TileSerializer)
 @api_view(["GET", "PUT"])
 def mark(request, sample_id):
     """GET: the reader's mark on a tile. PUT: change it (idempotency_key required)."""

@@ -3,6 +3,7 @@ from django import forms
 from datasets.models import Dataset, Label
 
 from .models import Audit, Verdict
+from .services import DEFAULT_TAGS, AuditError, check_tags
 
 
 class MarkForm(forms.Form):
@@ -61,6 +62,13 @@ class AuditForm(forms.Form):
     readers = forms.CharField(
         required=False, help_text="Usernames separated by commas (more can be added later)."
     )
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        initial="\n".join(f"{name} = {key}" for name, key in DEFAULT_TAGS),
+        label="Tags",
+        help_text="What else readers may note on a tile, one per line: name = shortcut key.",
+    )
 
     def __init__(self, *args, datasets, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,6 +77,22 @@ class AuditForm(forms.Form):
             "dataset"
         )
         self.fields["labels"].label_from_instance = lambda label: f"{label.dataset.slug}: {label}"
+
+    def clean_tags(self) -> list[tuple[str, str]]:
+        tags = []
+        for number, line in enumerate(self.cleaned_data["tags"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, _, key = line.rpartition("=") if "=" in line else (line, "", "")
+            name, key = name.strip(), key.strip()
+            if not name:
+                raise forms.ValidationError(f"line {number}: a tag needs a name before '='")
+            tags.append((name, key))
+        try:
+            check_tags(tags)
+        except AuditError as error:
+            raise forms.ValidationError(str(error)) from None
+        return tags
 
     def clean(self):
         data = super().clean()

@@ -26,6 +26,10 @@ class Audit(models.Model):
         PA = "PA", "PA only"
         AP = "AP", "AP only"
 
+    class AdjudicationRule(models.TextChoices):
+        ANY = "any", "any disagreement"
+        RED_GREEN = "red_green", "red vs green"
+
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.LABEL_REVIEW)
@@ -42,6 +46,12 @@ class Audit(models.Model):
     )
     view_filter = models.CharField(max_length=4, choices=View.choices, default=View.ANY, blank=True)
     blinded = models.BooleanField(default=True, help_text="Readers never see one another's marks.")
+    adjudication_rule = models.CharField(
+        max_length=20,
+        choices=AdjudicationRule.choices,
+        default=AdjudicationRule.ANY,
+        help_text="Which disagreements go to the adjudication queue.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     build_done = models.PositiveIntegerField(default=0)
     build_total = models.PositiveIntegerField(default=0)
@@ -208,6 +218,127 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sample}: {self.verdict} by {self.adjudicator}"
+
+
+class AdjudicationChange(models.Model):
+    """History of adjudications: who set (or withdrew) which verdict, when."""
+
+    sample = models.ForeignKey(
+        Sample, on_delete=models.CASCADE, related_name="adjudication_changes"
+    )
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    old_verdict = models.CharField(max_length=10, blank=True)
+    new_verdict = models.CharField(max_length=10, blank=True)
+    note = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.adjudicator} on {self.sample}: {self.old_verdict or '-'} -> {self.new_verdict or '-'}"
+
+
+# --- People and access (issue 6): invitations and the audit log -------------------------------
+
+
+class Invitation(models.Model):
+    """An e-mail invitation to a role in one audit (reader, adjudicator, researcher) or in one
+    dataset (maintainer). Only the SHA-256 of its token is stored; the token itself is only in
+    the e-mail. Single use: accepting it stamps `accepted_at` under a row lock."""
+
+    class Role(models.TextChoices):
+        READER = "reader", "reader"
+        ADJUDICATOR = "adjudicator", "adjudicator"
+        RESEARCHER = "researcher", "researcher"
+        MAINTAINER = "maintainer", "maintainer (of the dataset)"
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.READER)
+    audit = models.ForeignKey(
+        Audit, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveSmallIntegerField(default=0)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="accepted_invitations",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Exactly one place: an audit role, or a dataset's maintainer.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(role="maintainer", audit__isnull=True, dataset__isnull=False)
+                    | (
+                        ~models.Q(role="maintainer")
+                        & models.Q(audit__isnull=False, dataset__isnull=True)
+                    )
+                ),
+                name="invitation_one_place",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.role} in {self.audit or self.dataset}"
+
+    @property
+    def place(self):
+        return self.audit or self.dataset
+
+    def status_at(self, now) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "pending"
+
+
+class AuditEvent(models.Model):
+    """A security-relevant action: who did what to what, when. Written by the service that
+    does the action, in its transaction; never edited."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too, so the log still names a deleted user.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=50, db_index=True)
+    audit = models.ForeignKey(
+        Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    target = models.CharField(max_length=300, blank=True, help_text="What was acted on.")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.target}"
 
 
 # The outbox model lives with its relay and sweeper (annotation/outbox.py); imported here so

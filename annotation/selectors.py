@@ -7,7 +7,7 @@ reader's verdicts through a page, the API or a count.
 from dataclasses import dataclass, field
 from math import ceil
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count
 from django.http import Http404
 
 from datasets.models import Label
@@ -30,6 +30,10 @@ class Tile:
     note: str = ""
     # Non-blinded audits only: the other readers' verdicts, counted.
     others: dict[str, int] = field(default_factory=dict)
+    # Set by the view (reversed once per page, not once per tile).
+    mark_url: str = ""
+    thumbnail_url: str = ""
+    viewer_url: str = ""
 
     @property
     def next_verdict(self) -> str:
@@ -37,14 +41,16 @@ class Tile:
 
 
 def tile_for(*, sample: Sample, reader, mark: Mark | None = None) -> Tile:
+    """The reader's tile; `mark` as returned by mark_set (its `tag_ids` spare a query)."""
     if mark is None:
         mark = Mark.objects.filter(sample=sample, reader=reader).prefetch_related("tags").first()
     if mark is None:
         return Tile(sample=sample)
+    tag_ids = getattr(mark, "tag_ids", None)
     return Tile(
         sample=sample,
         verdict=mark.verdict,
-        tag_ids={tag.pk for tag in mark.tags.all()},
+        tag_ids=set(tag_ids) if tag_ids is not None else {tag.pk for tag in mark.tags.all()},
         note=mark.note,
     )
 
@@ -57,14 +63,16 @@ class LabelGrids:
     grids: int
     grids_done: int = 0
     marked: int = 0
+    done: set[int] = field(default_factory=set)  # 1-based numbers of the grids finished
 
     @property
     def grids_left(self) -> int:
         return self.grids - self.grids_done
 
     @property
-    def grid_numbers(self) -> range:
-        return range(1, self.grids + 1)
+    def grid_numbers(self) -> list[tuple[int, bool]]:
+        """(1-based grid number, finished) for each grid of the label."""
+        return [(number, number in self.done) for number in range(1, self.grids + 1)]
 
 
 @dataclass
@@ -115,17 +123,17 @@ def label_grids(audit: Audit) -> list[LabelGrids]:
 
 
 def grid_page(*, audit: Audit, label_id: int, grid: int, reader) -> GridPage:
-    """One grid (0-based) with the reader's own marks; 404 when it does not exist."""
+    """One grid (0-based) with the reader's own marks; 404 when it does not exist.
+
+    Four queries whatever the grid size or the number of marks: the labels' counts, the
+    grid's samples with their image keys, the reader's marks with their tags, the audit's
+    tags (and one more, the other readers' counts, when the audit is not blinded).
+    """
     labels = label_grids(audit)
     current = next((item for item in labels if item.label_id == label_id), None)
     if current is None or not 0 <= grid < current.grids:
         raise Http404("No such grid")
     start = grid * audit.grid_size
-    own_marks = Prefetch(
-        "marks",
-        queryset=Mark.objects.filter(reader_id=reader.pk).prefetch_related("tags"),
-        to_attr="own_marks",
-    )
     samples = list(
         Sample.objects.filter(
             audit=audit,
@@ -134,22 +142,25 @@ def grid_page(*, audit: Audit, label_id: int, grid: int, reader) -> GridPage:
             position__lt=start + audit.grid_size,
         )
         .select_related("image")
-        .prefetch_related(own_marks)
+        .only("id", "audit_id", "label_id", "position", "image_id", "image__key")
         .order_by("position")
     )
-    tiles = [
-        tile_for(sample=sample, reader=reader, mark=sample.own_marks[0])
-        if sample.own_marks
-        else Tile(sample=sample)
-        for sample in samples
-    ]
+    tiles = {sample.pk: Tile(sample=sample) for sample in samples}
+    rows = Mark.objects.filter(sample_id__in=tiles, reader_id=reader.pk).values_list(
+        "sample_id", "verdict", "note", "tags"
+    )
+    for sample_id, verdict, note, tag_id in rows:
+        tile = tiles[sample_id]
+        tile.verdict, tile.note = verdict, note
+        if tag_id is not None:
+            tile.tag_ids.add(tag_id)
     if not audit.blinded:
-        _add_others(tiles, reader)
+        _add_others(list(tiles.values()), reader)
     return GridPage(
         audit=audit,
         label=current,
         grid=grid,
-        tiles=tiles,
+        tiles=list(tiles.values()),
         tags=list(audit.tags.all()),
         labels=labels,
     )
@@ -217,6 +228,7 @@ def audit_progress(*, audit: Audit, reader) -> AuditProgress:
             item.marked += done
             if done >= size:
                 item.grids_done += 1
+                item.done.add(grid + 1)
             else:
                 incomplete.append((item.label_id, grid))
     return AuditProgress(

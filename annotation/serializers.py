@@ -51,3 +51,26 @@ class MarkInputSerializer(serializers.Serializer):
     )
     tags = serializers.ListField(child=serializers.IntegerField(), required=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class GridTagSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    shortcut = serializers.CharField(allow_blank=True)
+
+
+class GridLabelSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class GridSerializer(serializers.Serializer):
+    """The shape of a grid response (documents the API; built in annotation.api)."""
+
+    audit = serializers.IntegerField()
+    label = GridLabelSerializer()
+    grid = serializers.IntegerField()
+    grids = serializers.IntegerField()
+    can_mark = serializers.BooleanField()
+    tags = GridTagSerializer(many=True)
+    tiles = TileSerializer(many=True)

@@ -9,9 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from reports.stats import wilson_half_width
 
@@ -40,6 +41,9 @@ def audit_detail(request, audit_id):
         "tags": audit.tags.all(),
     }
     if request.htmx and request.GET.get("part") == "build":
+        if audit.status not in (Audit.Status.DRAFT, Audit.Status.BUILDING):
+            # Built (or failed) while the page was polling: reload it whole, with its grids.
+            return HttpResponseClientRefresh()
         return render(request, "annotation/audit_detail.html#build", context)
     return render(request, "annotation/audit_detail.html", context)
 
@@ -54,13 +58,50 @@ def audit_continue(request, audit_id):
     return redirect(_grid_url(audit.pk, *progress.resume))
 
 
+def _reader_audit(user, audit_id: int) -> tuple[Audit, bool]:
+    """The audit for its grid pages, and whether the user is one of its readers (may mark).
+
+    A reader in one query; anyone else (a manager reads the grids without marking) through
+    access.audit_for, which answers 404 to whoever holds no role.
+    """
+    membership = (
+        Membership.objects.select_related("audit__dataset")
+        .filter(audit_id=audit_id, user_id=user.pk, role=Membership.Role.READER)
+        .first()
+    )
+    if membership is not None:
+        return membership.audit, True
+    return audit_for(user, audit_id, "reader"), False
+
+
+def _url_former(name: str):
+    """A function id -> URL of the route `name`, reversed once (a grid has many tiles)."""
+    try:
+        pattern = reverse(name, args=[987654321])
+    except NoReverseMatch:
+        return None
+    return lambda pk: pattern.replace("987654321", str(pk))
+
+
+def _with_urls(tiles: list[selectors.Tile]) -> list[selectors.Tile]:
+    mark_url = _url_former("annotation:mark")
+    thumbnail_url = _url_former("datasets:thumbnail")
+    # The imaging viewer fragment; until it exists the dialog shows the thumbnail.
+    viewer_url = _url_former("datasets:viewer")
+    for tile in tiles:
+        tile.mark_url = mark_url(tile.sample.pk)
+        tile.thumbnail_url = thumbnail_url(tile.sample.image_id)
+        tile.viewer_url = viewer_url(tile.sample.image_id) if viewer_url else ""
+    return tiles
+
+
 @login_required
 def grid(request, audit_id, label_id, grid):
-    audit = audit_for(request.user, audit_id, "reader")
+    audit, is_reader = _reader_audit(request.user, audit_id)
     if audit.status not in (Audit.Status.READY, Audit.Status.CLOSED):
         raise Http404("The sample set is not built yet")
     page = selectors.grid_page(audit=audit, label_id=label_id, grid=grid - 1, reader=request.user)
-    can_mark = audit.status == Audit.Status.READY and _is_reader(request.user, audit)
+    _with_urls(page.tiles)
     return render(
         request,
         "annotation/grid.html",
@@ -68,11 +109,12 @@ def grid(request, audit_id, label_id, grid):
             "page": page,
             "audit": audit,
             "tags": page.tags,
-            "can_mark": can_mark,
+            "can_mark": is_reader and audit.status == Audit.Status.READY,
             "marked": sum(1 for tile in page.tiles if tile.verdict),
             "previous_url": page.previous and _grid_url(audit.pk, *page.previous),
             "next_url": page.next and _grid_url(audit.pk, *page.next),
             "new_key": uuid.uuid4().hex,
+            "has_viewer": _url_former("datasets:viewer") is not None,
         },
     )
 
@@ -80,11 +122,23 @@ def grid(request, audit_id, label_id, grid):
 def _sample_for_reader(user, sample_id: int, *, writing: bool = True) -> Sample:
     """The sample if the user reads its audit (404 when out of reach, 403 for a non-reader or,
     when writing, a closed audit)."""
-    sample = Sample.objects.select_related("image", "label").filter(pk=sample_id).first()
+    # The common case in one query: the user is a reader of the sample's audit (which makes
+    # the audit visible to them). Anything else goes through access.audit_for for its answer.
+    sample = (
+        Sample.objects.select_related("image", "audit")
+        .filter(
+            pk=sample_id,
+            audit__memberships__user_id=user.pk,
+            audit__memberships__role=Membership.Role.READER,
+        )
+        .order_by()  # Sample's default order (audit, label) would join and sort for one row
+        .first()
+    )
     if sample is None:
-        raise Http404("No such tile")
-    sample.audit = audit_for(user, sample.audit_id, "reader")
-    if not _is_reader(user, sample.audit):
+        sample = Sample.objects.filter(pk=sample_id).order_by().first()
+        if sample is None:
+            raise Http404("No such tile")
+        audit_for(user, sample.audit_id, "reader")  # 404 when out of reach
         raise PermissionDenied("Only the audit's readers mark its tiles")
     if writing and sample.audit.status != Audit.Status.READY:
         raise PermissionDenied("The audit is closed: marks can no longer change")
@@ -103,17 +157,20 @@ def _back(request, fallback: str):
 def mark_tile(request, sample_id):
     sample = _sample_for_reader(request.user, sample_id)
     tags = list(sample.audit.tags.all())
-    form = MarkForm(request.POST, tag_ids=[tag.pk for tag in tags])
+    tag_ids = [tag.pk for tag in tags]
+    form = MarkForm(request.POST, tag_ids=tag_ids)
     if not form.is_valid():
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     try:
-        mark = services.mark_set(sample=sample, reader=request.user, **form.changes())
+        mark = services.mark_set(
+            sample=sample, reader=request.user, audit_tags=tag_ids, **form.changes()
+        )
     except services.AuditError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
     if not request.htmx:
         grid_index = sample.position // sample.audit.grid_size
         return _back(request, _grid_url(sample.audit_id, sample.label_id, grid_index))
-    tile = selectors.tile_for(sample=sample, reader=request.user, mark=mark)
+    tile = _with_urls([selectors.tile_for(sample=sample, reader=request.user, mark=mark)])[0]
     return render(
         request,
         "annotation/grid.html#tile",
@@ -187,6 +244,7 @@ def audit_create(request):
                         sole_label_only=data["sole_label_only"],
                         view_filter=data["view_filter"] or "",
                         blinded=data["blinded"],
+                        tags=data["tags"],
                         readers=readers,
                         created_by=request.user,
                     )

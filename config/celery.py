@@ -32,10 +32,10 @@ TASK_ROUTES = {
 BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "annotation.outbox.sweep_outbox", "schedule": 30.0},
     "stuck-builds-watchdog": {"task": "annotation.watchdog.reset_stuck_builds", "schedule": 120.0},
-    "stale-snapshots": {"task": "reports.tasks.refresh_stale_snapshots", "schedule": 300.0},
+    "stale-snapshots": {"task": "reports.tasks.refresh_stale_snapshots", "schedule": 60.0},
     "expired-invitations": {
-        "task": "annotation.tasks.expire_invitations",
-        "schedule": crontab(minute=7),
+        "task": "annotation.tasks.purge_stale_invitations",
+        "schedule": crontab(hour=3, minute=7),
     },
     **{
         f"heartbeat-{queue}": {

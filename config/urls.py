@@ -13,5 +13,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
-    path("api/", include("annotation.api_urls")),
+    path("", include("reports.urls")),
+    path("", include("annotation.people_urls")),
+    path("api/", include("config.api_urls")),
 ]

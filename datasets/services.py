@@ -56,18 +56,26 @@ def import_dataset(
     images: Path | None = None,
     generic_options: GenericOptions | None = None,
     progress: Progress | None = None,
+    stage: Callable[[str], None] | None = None,
     user=None,
 ) -> ImportSummary:
     """Import a label file into the dataset `name` (created if new), all or nothing.
 
     Raises LabelFileError (file, line, reason) for a bad file and PathRefused for an image
-    folder outside settings.DATASET_ROOTS; nothing is written in either case.
+    folder outside settings.DATASET_ROOTS; nothing is written in either case. `progress` gets
+    the bytes of the label file read so far; `stage` a line for each step after the reading.
     """
     root = allowed_root(images) if images else None
     parsed = parse_label_file(fmt, Path(labels), generic_options=generic_options, progress=progress)
+    if stage and root is not None:
+        stage(f"looking for the image files under {root}")
     locations, ambiguous = _locate(parsed, root)
+    if stage:
+        pairs = sum(len(image.labels) for image in parsed.images)
+        stage(f"writing {len(parsed.images):,} images and {pairs:,} image labels")
 
     with transaction.atomic():
+        bulk.lock_for_import()
         dataset, created = Dataset.objects.get_or_create(
             name=name, defaults={"slug": _unique_slug(name), "format": fmt, "created_by": user}
         )
@@ -82,17 +90,41 @@ def import_dataset(
         label_ids = _ensure_labels(dataset, parsed)
         before = dataset.images.count()
         fresh = before == 0
-        bulk.write_images(
-            [bulk.image_row(dataset.pk, image, locations.get(image.key) is not None)
-             for image in _with_paths(parsed, locations)],
-            fresh=fresh,
-        )  # fmt: skip
-        ids = bulk.image_ids(dataset.pk)
-        bulk.write_image_labels(
-            [(ids[image.key], label_ids[label], value)
-             for image in parsed.images for label, value in image.labels.items()],
-            fresh=fresh,
-        )  # fmt: skip
+        rows = [
+            bulk.image_row(dataset.pk, image, locations.get(image.key) is not None)
+            for image in _with_paths(parsed, locations)
+        ]
+        with bulk.foreign_keys_suspended(len(rows), fresh=fresh):
+            if fresh:
+                reserved = bulk.reserve_ids(len(rows))
+                bulk.write_images(rows, fresh=True, ids=reserved)
+                ids = {
+                    image.key: image_id
+                    for image, image_id in zip(parsed.images, reserved, strict=True)
+                }
+            else:
+                bulk.write_images(rows, fresh=False)
+                ids = bulk.image_ids(dataset.pk)
+            del rows
+            bulk.write_image_labels(
+                [(ids[image.key], label_ids[label], value)
+                 for image in parsed.images for label, value in image.labels.items()],
+                fresh=fresh,
+            )  # fmt: skip
+        from annotation import audit_log  # imported here: annotation depends on datasets
+
+        audit_log.record(
+            "dataset.imported",
+            actor=user,
+            actor_label="manage.py",
+            dataset=dataset,
+            target=Path(labels).name,
+            format=fmt,
+            rows=len(parsed.images),
+        )
+        bulk.refresh_statistics()
+    if stage:
+        stage("counting")
     summary = summarise(dataset)
     summary.new_images = summary.images - before
     summary.ambiguous = ambiguous
@@ -102,7 +134,8 @@ def import_dataset(
 def summarise(dataset: Dataset) -> ImportSummary:
     images = dataset.images
     counts = dict(
-        ImageLabel.objects.filter(image__dataset=dataset, value=ImageLabel.Value.POSITIVE)
+        # By the label's dataset: an image and its labels share one, and this skips a join.
+        ImageLabel.objects.filter(label__dataset=dataset, value=ImageLabel.Value.POSITIVE)
         .values_list("label__name")
         .annotate(n=Count("id"))
         .order_by("-n", "label__name")

@@ -132,6 +132,19 @@ def column_index(header: list[str], path: Path, name: str, *, required: bool = T
         ) from None
 
 
+def reject_unknown_columns(header: list[str], known, path: Path, format_name: str) -> None:
+    """A closed format's header names only its own columns: anything else means a wrong file
+    (or a misspelt column) and is refused, naming it and what the format has."""
+    unknown = [name for name in header if name not in known]
+    if unknown:
+        raise LabelFileError(
+            path,
+            1,
+            f"unknown column(s) {', '.join(map(repr, unknown))} for a {format_name} file "
+            f"(its columns: {', '.join(known)})",
+        )
+
+
 def cell(row: list[str], columns: dict[str, int | None], name: str) -> str:
     """The stripped value of an optional column, or '' when the file has no such column."""
     index = columns.get(name)
@@ -148,6 +161,9 @@ def check_field_count(row: list[str], header: list[str], path: Path, line: int) 
 def safe_relative_path(raw: str, path: Path, line: int) -> str:
     """The image path as a clean relative POSIX path; absolute or climbing paths are refused."""
     value = raw.strip().replace("\\", "/")
+    plain_name = "/" not in value and value not in ("", ".", "..") and value[1:2] != ":"
+    if plain_name and "\x00" not in value:
+        return value  # a plain file name (every NIH row): nothing to normalise
     if not value:
         raise LabelFileError(path, line, "empty image path")
     if "\x00" in value:

@@ -23,6 +23,7 @@ from .base import (
     column_index,
     parse_optional_int,
     reject_duplicate_keys,
+    reject_unknown_columns,
     require_rows,
     safe_relative_path,
 )
@@ -91,6 +92,8 @@ def _labels(row: list[str], label_columns, path: Path, line: int) -> dict[str, i
 
 
 def _chexpert_reader(header: list[str], path: Path, label_columns):
+    known = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", NO_FINDING, *FINDINGS)
+    reject_unknown_columns(header, known, path, "CheXpert")
     col_path = column_index(header, path, "Path")
     optional = {
         name: column_index(header, path, name, required=False)

@@ -2,9 +2,11 @@
 
 import csv
 import shutil
+import time
 
 import pytest
 
+from annotation.models import Audit
 from annotation.services import build_sample_set, create_audit
 from datasets import demo
 from datasets.models import Label
@@ -57,6 +59,17 @@ def audit(small_dataset, reader, other_reader):
 def open_audit(small_dataset, reader, other_reader):
     """Not blinded: readers see one another's verdicts counted on the tiles."""
     return make_audit(small_dataset, [reader, other_reader], blinded=False, name="Open audit")
+
+
+def wait_until_built(audit, seconds=60):
+    """The audit once its sample set is built or failed (a real worker may still be at it)."""
+    deadline = time.monotonic() + seconds
+    audit.refresh_from_db()
+    while audit.status in (Audit.Status.DRAFT, Audit.Status.BUILDING):
+        assert time.monotonic() < deadline, f"{audit} still {audit.status} after {seconds} s"
+        time.sleep(0.1)
+        audit.refresh_from_db()
+    return audit
 
 
 def first_grid(audit):

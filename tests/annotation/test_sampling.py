@@ -14,10 +14,10 @@ from functools import cache
 import pytest
 
 from annotation.models import Audit
-from annotation.sampling import Candidate, Rules, draw
+from annotation.sampling import Candidate, Rules, draw, reading_order
 from annotation.services import build_sample_set, create_audit
 from datasets.models import Label
-from datasets.services import import_dataset, merge_labels
+from datasets.services import merge_labels
 from tests.conftest import NIH_LABELS
 
 NIH_FINDINGS = [
@@ -45,7 +45,7 @@ def nih_rows() -> tuple[tuple[str, frozenset[str], str, str], ...]:
 
 def expected_keys(label, *, members=(), seed=7, n=126, per_patient=True, sole=False, view=""):
     """The documented rule, restated: sort by key, shuffle with Random(f"{seed}:{label}"),
-    take images in that order skipping a patient already taken, until n."""
+    read from the end, take images in that order skipping a patient already taken, until n."""
     own = set(members) or {label}
     keys = sorted(
         key
@@ -54,6 +54,7 @@ def expected_keys(label, *, members=(), seed=7, n=126, per_patient=True, sole=Fa
     )
     patient_of = {key: patient for key, _, patient, _ in nih_rows()}
     random.Random(f"{seed}:{label}").shuffle(keys)
+    keys.reverse()
     chosen, patients = [], set()
     for key in keys:
         if n is not None and len(chosen) == n:
@@ -131,8 +132,9 @@ def test_another_seed_draws_other_images():
 
 
 @pytest.fixture
-def nih(db):
-    dataset = import_dataset(name="NIH", fmt="chestxray14", labels=NIH_LABELS).dataset
+def nih(nih_full, db):
+    """The full file, imported once for this module (tests/conftest.py); Opacity per test."""
+    dataset = nih_full.dataset
     merge_labels(dataset=dataset, name="Opacity", members=OPACITY)
     return dataset
 
@@ -173,3 +175,21 @@ def test_two_builds_with_the_same_seed_and_rules_draw_the_same_images(nih):
         assert _keys(one, name) == _keys(two, name)
     assert _keys(one, "Hernia") == expected_keys("Hernia", sole=True, view="PA")
     assert _keys(one, "Opacity") == expected_keys("Opacity", members=OPACITY, sole=True, view="PA")
+
+
+# -- the lazy walk ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 17, 226, 5000])
+@pytest.mark.parametrize("seed", [0, 7, -3])
+def test_the_lazy_reading_order_is_pythons_shuffle_read_from_the_end(n, seed):
+    items = list(range(n))
+    random.Random(f"{seed}:Edema").shuffle(items)
+    assert list(reading_order(n, seed=seed, label="Edema")) == items[::-1]
+
+
+def test_a_larger_sample_extends_the_smaller_one():
+    pool = candidates("Pneumothorax")
+    small = draw(pool, label="Pneumothorax", rules=Rules(per_label=18))
+    large = draw(pool, label="Pneumothorax", rules=Rules(per_label=126))
+    assert [c.key for c in large[:18]] == [c.key for c in small]

@@ -79,6 +79,24 @@ def test_a_missing_column_is_named(tmp_path):
     assert error.line == 1
 
 
+@pytest.mark.parametrize(
+    ("fmt", "header", "row"),
+    [
+        ("chestxray14", NIH_HEADER.rstrip("\n") + ",Notes\n", NIH_ROW.rstrip("\n") + ",x\n"),
+        (
+            "chexpert",
+            CHEXPERT_HEADER.rstrip("\n") + ",Notes\n",
+            "train/patient1/study1/view1_frontal.jpg,Male,40,Frontal,PA" + ",1.0" * 14 + ",x\n",
+        ),
+    ],
+)
+def test_an_unknown_column_of_a_closed_format_is_named(tmp_path, fmt, header, row):
+    # A misspelt column is reported as the missing one; an extra one as unknown.
+    error = refused(write(tmp_path, header + row), fmt=fmt)
+    assert error.line == 1
+    assert "unknown column(s) 'Notes'" in error.reason
+
+
 def test_an_unknown_chexpert_value_is_refused(tmp_path):
     row = (
         "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg,Female,68,Frontal,AP,1.0"

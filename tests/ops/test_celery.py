@@ -83,3 +83,9 @@ def test_a_bug_fails_at_once_without_retries(like_a_worker):
     with pytest.raises(ValueError):
         bug.apply(throw=False).get()
     assert CALLS["bug"] == 1
+
+
+def test_every_periodic_task_in_the_beat_schedule_is_registered():
+    from config.celery import scheduled_but_missing
+
+    assert scheduled_but_missing() == []

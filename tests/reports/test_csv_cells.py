@@ -6,7 +6,9 @@ import pytest
 from reports.csv_cells import safe_cell, safe_row
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", '=HYPERLINK("x")'])
+@pytest.mark.parametrize(
+    "text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", '=HYPERLINK("x")']
+)
 def test_text_that_a_spreadsheet_would_run_is_neutralised(text):
     assert safe_cell(text) == "'" + text
 

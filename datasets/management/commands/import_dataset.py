@@ -64,10 +64,16 @@ class Command(BaseCommand):
                     images=options["images"],
                     generic_options=generic_options,
                     progress=lambda done: bar.update(done - bar.n),
+                    stage=lambda text: self._stage(bar, text, options["no_progress"]),
                 )
             except (LabelFileError, PathRefused, ValueError) as exc:
                 raise CommandError(f"nothing imported: {exc}") from None
         self._print_summary(summary)
+
+    def _stage(self, bar, text: str, quiet: bool) -> None:
+        """After the file is read the bar is full: say what the import does next."""
+        if not quiet:
+            bar.set_postfix_str(text, refresh=True)
 
     def _print_summary(self, summary):
         out = self.stdout

@@ -17,6 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Seed even with DEBUG off.")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="Where the server will listen."
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG and not options["force"]:
@@ -42,7 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo audit {audit.name!r}: {audit.samples.count():,} tiles, readers reader1 and reader2."
         )
-        self.stdout.write("Log in at http://127.0.0.1:8000/ as:")
+        self.stdout.write(f"Log in at {options['url']} as:")
         for username, is_admin in USERS:
             role = "admin" if is_admin else "reader"
             self.stdout.write(f"  {username:<8} password {PASSWORD}   ({role})")

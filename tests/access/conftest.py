@@ -1,0 +1,146 @@
+"""The people of the access tests: the shared users (tests/conftest.py) and the audits on the
+first 300 NIH rows (tests/annotation/conftest.py), plus a researcher, an adjudicator and a
+second dataset with its own audit and maintainer."""
+
+import pytest
+
+from annotation import invitations
+from annotation.models import Invitation, Membership
+from datasets.services import import_dataset
+from tests.annotation.conftest import (  # noqa: F401  (fixtures)
+    FIRST300,
+    audit,
+    maintainer,
+    make_audit,
+    placeholder_pictures,
+    small_dataset,
+)
+
+
+def make_user(django_user_model, username, password, **extra):
+    return django_user_model.objects.create_user(
+        username=username, email=f"{username}@example.org", password=password, **extra
+    )
+
+
+@pytest.fixture
+def researcher(django_user_model, password, audit):
+    user = make_user(django_user_model, "rhea", password)
+    Membership.objects.create(audit=audit, user=user, role=Membership.Role.RESEARCHER)
+    return user
+
+
+@pytest.fixture
+def adjudicator(django_user_model, password, audit):
+    user = make_user(django_user_model, "judy", password)
+    Membership.objects.create(audit=audit, user=user, role=Membership.Role.ADJUDICATOR)
+    return user
+
+
+@pytest.fixture
+def other_dataset(dataset_root, small_dataset):
+    """A second dataset on the same pictures (the first 300 rows, another name)."""
+    return import_dataset(
+        name="NIH copy", fmt="chestxray14", labels=FIRST300, images=dataset_root
+    ).dataset
+
+
+@pytest.fixture
+def other_maintainer(django_user_model, password, other_dataset):
+    user = make_user(django_user_model, "otto", password)
+    other_dataset.maintainers.add(user)
+    return user
+
+
+@pytest.fixture
+def other_audit(other_dataset, django_user_model, password):
+    """An audit of the other dataset, read by carol (not alice nor bob)."""
+    carol = make_user(django_user_model, "carol", password)
+    return make_audit(other_dataset, [carol], name="Other audit")
+
+
+@pytest.fixture
+def world(
+    admin_user,
+    reader,
+    other_reader,
+    outsider,
+    researcher,
+    adjudicator,
+    maintainer,
+    other_maintainer,
+    audit,
+    other_audit,
+    small_dataset,
+    other_dataset,
+):
+    sample_a = audit.samples.order_by("pk").first()
+    sample_b = other_audit.samples.order_by("pk").first()
+    unsampled = small_dataset.images.exclude(samples__audit=audit).order_by("pk").first()
+
+    sent_a = invitations.invite(
+        by=admin_user,
+        email="pending-a@example.org",
+        role="reader",
+        audit=audit,
+        accept_url=str,
+    )
+    sent_da = invitations.invite(
+        by=admin_user,
+        email="pending-da@example.org",
+        role="maintainer",
+        dataset=small_dataset,
+        accept_url=str,
+    )
+    sent_b = invitations.invite(
+        by=admin_user,
+        email="pending-b@example.org",
+        role="reader",
+        audit=other_audit,
+        accept_url=str,
+    )
+    carol = other_audit.memberships.get().user
+    label_a = sample_a.label_id
+    label_b = sample_b.label_id
+    args = {
+        "none": {"any": {}},
+        "audit": {"A": {"audit_id": audit.pk}, "B": {"audit_id": other_audit.pk}},
+        "grid": {
+            "A": {"audit_id": audit.pk, "label_id": label_a, "grid": 1},
+            "B": {"audit_id": other_audit.pk, "label_id": label_b, "grid": 1},
+        },
+        "sample": {"A": {"sample_id": sample_a.pk}, "B": {"sample_id": sample_b.pk}},
+        "image": {
+            "A": {"image_id": sample_a.image_id},
+            "DA-unsampled": {"image_id": unsampled.pk},
+            "B": {"image_id": sample_b.image_id},
+        },
+        "dataset": {"DA": {"slug": small_dataset.slug}, "DB": {"slug": other_dataset.slug}},
+        "audit_member": {
+            "A": {"audit_id": audit.pk, "user_id": reader.pk},
+            "B": {"audit_id": other_audit.pk, "user_id": carol.pk},
+        },
+        "dataset_member": {
+            "DA": {"slug": small_dataset.slug, "user_id": maintainer.pk},
+            "DB": {"slug": other_dataset.slug, "user_id": other_maintainer.pk},
+        },
+        "invitation": {
+            "A": {"pk": sent_a.invitation.pk},
+            "DA-maintainer": {"pk": sent_da.invitation.pk},
+            "B": {"pk": sent_b.invitation.pk},
+        },
+        "token": {"valid": {"token": sent_a.token}, "unknown": {"token": "no-such-token"}},
+        "reset_link": {"invalid": {"uidb64": "MQ", "token": "bad-token"}},
+    }
+    users = {
+        "anon": None,
+        "outsider": outsider,
+        "reader": reader,
+        "researcher": researcher,
+        "adjudicator": adjudicator,
+        "maintainer": maintainer,
+        "other_maintainer": other_maintainer,
+        "admin": admin_user,
+    }
+    assert Invitation.objects.count() == 3 and unsampled is not None
+    return {"args": args, "users": users}
