@@ -111,9 +111,9 @@ def world(
         },
         "sample": {"A": {"sample_id": sample_a.pk}, "B": {"sample_id": sample_b.pk}},
         "image": {
-            "A": {"image_id": sample_a.image_id},
-            "DA-unsampled": {"image_id": unsampled.pk},
-            "B": {"image_id": sample_b.image_id},
+            "A": {"image_id": sample_a.image_id, "size": "viewer"},
+            "DA-unsampled": {"image_id": unsampled.pk, "size": "viewer"},
+            "B": {"image_id": sample_b.image_id, "size": "viewer"},
         },
         "dataset": {"DA": {"slug": small_dataset.slug}, "DB": {"slug": other_dataset.slug}},
         "audit_member": {
@@ -142,5 +142,21 @@ def world(
         "other_maintainer": other_maintainer,
         "admin": admin_user,
     }
+    # modelaudit: a model run per dataset, and a model review of each with audit A's (B's) people.
+    from annotation.models import Audit
+    from datasets.models import ModelRun
+
+    runs, reviews = {}, {}
+    for scope, dataset, source in (("DA", small_dataset, audit), ("B", other_dataset, other_audit)):
+        runs[scope] = ModelRun.objects.create(dataset=dataset, name=f"model {scope}")
+        review = Audit.objects.create(
+            dataset=dataset, name=f"model review {scope}", kind=Audit.Kind.MODEL_REVIEW,
+            model_run=runs[scope], status=Audit.Status.READY,
+        )  # fmt: skip
+        for membership in source.memberships.all():
+            review.memberships.create(user=membership.user, role=membership.role)
+        reviews[scope] = review
+    args["model_run"] = {"DA": {"run_id": runs["DA"].pk}, "DB": {"run_id": runs["B"].pk}}
+    args["model_audit"] = {"A": {"audit_id": reviews["DA"].pk}, "B": {"audit_id": reviews["B"].pk}}
     assert Invitation.objects.count() == 3 and unsampled is not None
     return {"args": args, "users": users}
