@@ -6,8 +6,5 @@ app_name = "reports_api"
 urlpatterns = [
     path("audits/<int:audit_id>/", api.latest, name="latest"),
     path("audits/<int:audit_id>/snapshots/", api.snapshot_list, name="snapshots"),
-    path(
-        "audits/<int:audit_id>/snapshots/<int:snapshot_id>/", api.snapshot_detail, name="snapshot"
-    ),
     path("audits/<int:audit_id>/recompute/", api.recompute, name="recompute"),
 ]

@@ -69,8 +69,12 @@ def recompute(request, audit_id):
 
 
 @login_required
-def download(request, audit_id, fmt):
+def download(request, audit_id):
+    """?format=csv|json|html (csv by default), ?snapshot=<id> (the latest by default)."""
     audit, _roles = report_audit_for(request.user, audit_id)
+    fmt = request.GET.get("format", "csv")
+    if fmt not in exports.FORMATS:
+        raise Http404(f"Unknown report format {fmt!r} (csv, json or html)")
     wanted = request.GET.get("snapshot")
     if wanted:
         try:
@@ -80,7 +84,8 @@ def download(request, audit_id, fmt):
     else:
         state = selectors.report_state(audit)
         if state.snapshot is None:
-            raise Http404("No figures yet: the first aggregation has not finished")
+            messages.info(request, "No figures to download yet: the first aggregation is running.")
+            return redirect("reports:dashboard", audit.pk)
         snapshot = selectors.latest_snapshot(audit, results=True, matrices=fmt == "json")
     content, content_type = exports.render(snapshot, fmt)
     response = HttpResponse(content, content_type=content_type)

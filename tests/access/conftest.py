@@ -111,9 +111,9 @@ def world(
         },
         "sample": {"A": {"sample_id": sample_a.pk}, "B": {"sample_id": sample_b.pk}},
         "image": {
-            "A": {"image_id": sample_a.image_id},
-            "DA-unsampled": {"image_id": unsampled.pk},
-            "B": {"image_id": sample_b.image_id},
+            "A": {"image_id": sample_a.image_id, "size": "viewer"},
+            "DA-unsampled": {"image_id": unsampled.pk, "size": "viewer"},
+            "B": {"image_id": sample_b.image_id, "size": "viewer"},
         },
         "dataset": {"DA": {"slug": small_dataset.slug}, "DB": {"slug": other_dataset.slug}},
         "audit_member": {

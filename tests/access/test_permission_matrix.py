@@ -98,6 +98,19 @@ MARKERS = dict(READERS, maintainer="403/404", other_maintainer="404/403", admin=
 # Reports of an audit: managers, researchers and adjudicators.
 REPORTERS = dict(MANAGERS, researcher="ok/404", adjudicator="ok/404")
 ADMINS = {**{actor: "404" for actor in ACTORS}, "anon": "login", "admin": "ok"}
+# Reports: researchers and managers; a reader of a blinded audit only once it is closed (A is
+# blinded and open), an adjudicator not as such.
+REPORT_VIEWERS = dict(MANAGERS, researcher="ok/404")
+# An image: anyone with a role in an audit that sampled it, and its dataset's managers.
+IMAGE_VIEWERS = dict(
+    MEMBERS,
+    outsider="404",
+    reader="ok/404/404",
+    researcher="ok/404/404",
+    adjudicator="ok/404/404",
+    maintainer="ok/ok/404",
+    other_maintainer="404/404/ok",
+)
 
 
 def invite_body(world, args):
@@ -112,21 +125,10 @@ ROUTES: dict[str, list[Row]] = {
     "logout": [row("POST", "none", **{actor: "login" for actor in ACTORS})],
     # datasets
     "datasets:detail": [row("GET", "dataset", **MEMBERS)],
-    "datasets:thumbnail": [
-        row(
-            "GET",
-            "image",
-            **dict(
-                MEMBERS,
-                outsider="404",
-                reader="ok/404/404",
-                researcher="ok/404/404",
-                adjudicator="ok/404/404",
-                maintainer="ok/ok/404",
-                other_maintainer="404/404/ok",
-            ),
-        )
-    ],
+    "datasets:thumbnail": [row("GET", "image", **IMAGE_VIEWERS)],
+    # the viewer fragment and its renditions (size "viewer" from the world's image arguments)
+    "datasets:viewer": [row("GET", "image", **IMAGE_VIEWERS)],
+    "datasets:rendition": [row("GET", "image", **IMAGE_VIEWERS)],
     "api-datasets": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-dataset": [row("GET", "dataset", api=True, **MEMBERS)],
     "api-dataset-labels": [row("GET", "dataset", api=True, **MEMBERS)],
@@ -213,6 +215,24 @@ ROUTES: dict[str, list[Row]] = {
     "api-schema": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-docs": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-redoc": [row("GET", "none", api=True, **SIGNED_IN)],
+    # reports: researchers and managers; readers of A (blinded, open) and adjudicators: 404
+    **{
+        name: [row("GET", "audit", **REPORT_VIEWERS)]
+        for name in (
+            "reports:dashboard",
+            "reports:readers",
+            "reports:agreement",
+            "reports:download",
+        )
+    },
+    "reports:recompute": [row("POST", "audit", **REPORT_VIEWERS)],
+    "reports:reference_accuracy": [
+        row("GET", "dataset", **MANAGERS),
+        row("POST", "dataset", **MANAGERS),
+    ],
+    "reports_api:latest": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
+    "reports_api:snapshots": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
+    "reports_api:recompute": [row("POST", "audit", api=True, **REPORT_VIEWERS)],
     # modelaudit: model runs (managers), reports of an audit (managers, researchers,
     # adjudicators; never a plain reader), sample-size planning (anyone signed in).
     "model_audits:runs": [row("GET", "dataset", **MANAGERS), row("POST", "dataset", **MANAGERS)],
