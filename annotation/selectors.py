@@ -142,7 +142,7 @@ def grid_page(*, audit: Audit, label_id: int, grid: int, reader) -> GridPage:
             position__lt=start + audit.grid_size,
         )
         .select_related("image")
-        .only("id", "audit_id", "label_id", "position", "image_id", "image__key")
+        .only("id", "audit_id", "label_id", "position", "cell", "image_id", "image__key")
         .order_by("position")
     )
     tiles = {sample.pk: Tile(sample=sample) for sample in samples}
