@@ -22,7 +22,7 @@ def test_a_reader_lists_their_audits_with_their_own_progress(api, audit, reader,
     _, samples = first_grid(audit)
     mark_set(sample=samples[0], reader=reader, idempotency_key="a", verdict="green")
     mark_set(sample=samples[1], reader=other_reader, idempotency_key="b", verdict="red")
-    body = api.get("/api/audits/").json()
+    body = api.get("/api/audits/").json()["results"]  # paginated like every list
     assert [item["id"] for item in body] == [audit.pk]
     assert (body[0]["marked"], body[0]["samples"], body[0]["is_reader"]) == (1, 72, True)
     assert {label["name"]: label["grids"] for label in body[0]["labels"]} == {
@@ -75,5 +75,5 @@ def test_session_auth_works_too_and_strangers_get_404(client, audit, reader, out
     assert stranger.get(f"/api/audits/{audit.pk}/").status_code == 404
     assert stranger.get(f"/api/samples/{samples[0].pk}/mark/").status_code == 404
     assert stranger.get(f"/api/audits/{audit.pk}/labels/{label.pk}/grids/1/").status_code == 404
-    assert stranger.get("/api/audits/").json() == []
+    assert stranger.get("/api/audits/").json()["results"] == []
     assert APIClient().get("/api/audits/").status_code in (401, 403)
