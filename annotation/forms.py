@@ -59,6 +59,19 @@ class AuditForm(forms.Form):
     blinded = forms.BooleanField(
         required=False, initial=True, label="Blinded: readers never see one another's marks"
     )
+    # modelaudit: sanity controls. Model reviews are created from a model run's page.
+    kind = forms.ChoiceField(
+        choices=[(k, Audit.Kind(k).label) for k in (Audit.Kind.LABEL_REVIEW, Audit.Kind.SHUFFLED)],
+        initial=Audit.Kind.LABEL_REVIEW,
+        required=False,  # forms posted without it are label reviews
+        help_text="A shuffled-labels control draws images whose labels were randomly permuted: "
+        "the random-label check of the whole pipeline.",
+    )
+    decoy_percent = forms.FloatField(
+        required=False, min_value=0, max_value=50, initial=0, label="Decoys (% of tiles)",
+        help_text="Tiles from images NOT carrying the label, shown like the others, to measure "
+        "each reader's vigilance; never counted in accuracy. 0: off; 5 is a good choice.",
+    )  # fmt: skip
     readers = forms.CharField(
         required=False, help_text="Usernames separated by commas (more can be added later)."
     )

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from datasets.models import Dataset, Image, Label
+from datasets.models import Dataset, Image, Label, ModelRun
 
 
 class Verdict(models.TextChoices):
@@ -13,6 +13,8 @@ class Verdict(models.TextChoices):
 class Audit(models.Model):
     class Kind(models.TextChoices):
         LABEL_REVIEW = "label_review", "label review"
+        MODEL_REVIEW = "model_review", "model review"
+        SHUFFLED = "shuffled_control", "shuffled-labels control"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "draft"
@@ -46,6 +48,15 @@ class Audit(models.Model):
     )
     view_filter = models.CharField(max_length=4, choices=View.choices, default=View.ANY, blank=True)
     blinded = models.BooleanField(default=True, help_text="Readers never see one another's marks.")
+    # Model reviews (modelaudit): the predictions audited, and per label id (as text) the
+    # threshold at or above which a score counts as a positive call.
+    model_run = models.ForeignKey(
+        ModelRun, null=True, blank=True, on_delete=models.PROTECT, related_name="audits"
+    )
+    thresholds = models.JSONField(default=dict, blank=True)
+    decoy_fraction = models.FloatField(
+        default=0.0, help_text="Share of tiles drawn from images NOT carrying the label (0: off)."
+    )
     adjudication_rule = models.CharField(
         max_length=20,
         choices=AdjudicationRule.choices,
@@ -118,6 +129,18 @@ class Sample(models.Model):
     position = models.PositiveIntegerField(
         help_text="Order within the label's sample; grid = position // grid size."
     )
+
+    class Cell(models.TextChoices):
+        TP = "tp", "model's true positive"
+        FP = "fp", "model's false positive"
+        FN = "fn", "model's false negative"
+        TN = "tn", "model's true negative"
+
+    # Model reviews: the confusion cell the image fell in. Label reviews: blank.
+    cell = models.CharField(max_length=2, choices=Cell.choices, blank=True)
+    # A sanity-control tile from an image NOT carrying the label; never shown as such, never
+    # counted in accuracy; it measures the reader's vigilance.
+    is_decoy = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["audit", "label", "position"]

@@ -34,6 +34,7 @@ class TileSerializer(serializers.Serializer):
     position = serializers.IntegerField(source="sample.position")
     image = serializers.IntegerField(source="sample.image_id")
     key = serializers.CharField(source="sample.image.key")
+    cell = serializers.CharField(source="sample.cell")  # model reviews; blank otherwise
     verdict = serializers.CharField()
     tags = serializers.SerializerMethodField()
     note = serializers.CharField()

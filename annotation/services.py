@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from datasets.models import Dataset, Image, ImageLabel, Label
 
-from . import audit_log, sampling
+from . import audit_log, decoys, sampling, shuffled
 from .models import Audit, GridVisit, Mark, MarkChange, Membership, Sample, Tag, Verdict
 
 # (name, keyboard shortcut); the grid already uses g o r n p h j k l and digits.
@@ -47,6 +47,8 @@ def create_audit(
     sole_label_only: bool = False,
     view_filter: str = "",
     blinded: bool = True,
+    kind: str = Audit.Kind.LABEL_REVIEW,
+    decoy_fraction: float = 0.0,
     tags: Sequence[tuple[str, str]] = DEFAULT_TAGS,
     readers: Sequence = (),
     created_by=None,
@@ -68,6 +70,10 @@ def create_audit(
     if strangers:
         raise AuditError(f"label(s) {', '.join(strangers)} are not labels of {dataset.slug}")
     check_tags(tags)
+    if kind not in Audit.Kind.values:
+        raise AuditError(f"unknown audit kind {kind!r}")
+    if not 0 <= decoy_fraction <= decoys.MAX_DECOY_FRACTION:
+        raise AuditError(f"decoy fraction must be between 0 and 0.5, not {decoy_fraction}")
     with transaction.atomic():
         audit = Audit.objects.create(
             dataset=dataset,
@@ -79,6 +85,8 @@ def create_audit(
             sole_label_only=sole_label_only,
             view_filter=view_filter,
             blinded=blinded,
+            kind=kind,
+            decoy_fraction=decoy_fraction,
             created_by=created_by,
             build_total=len(chosen),
         )
@@ -178,6 +186,10 @@ def _draw(
     unique in a dataset, so this is the order by key): no object per candidate, as the full
     NIH file has ~140,000 of them and only ~2,000 are drawn.
     """
+    if audit.kind == Audit.Kind.MODEL_REVIEW:  # modelaudit: cells of a model's calls
+        from reports.model_audit import draw_model_review
+
+        return draw_model_review(audit, labels, progress)
     rules = audit_rules(audit)
     label_names = _positive_label_names(audit.dataset_id) if rules.sole_label_only else {}
     none: frozenset[str] = frozenset()
@@ -185,7 +197,12 @@ def _draw(
         label.pk: list(label.members.all()) if label.kind == Label.Kind.MERGED else [label]
         for label in labels
     }
-    carriers = _carriers({member.pk for group in members.values() for member in group}, rules.view)
+    wanted = {member.pk for group in members.values() for member in group}
+    carriers = (
+        shuffled.permuted_carriers(audit.dataset_id, wanted, audit.seed, rules.view)
+        if audit.kind == Audit.Kind.SHUFFLED
+        else _carriers(wanted, rules.view)
+    )
     drawn: dict[int, list[sampling.Candidate]] = {}
     reported = time.monotonic()
     for done, label in enumerate(labels, start=1):
@@ -208,7 +225,7 @@ def _draw(
         if time.monotonic() - reported > PROGRESS_EVERY and done < len(labels):
             Audit.objects.filter(pk=audit.pk).update(build_done=done)
             reported = time.monotonic()
-    return drawn
+    return decoys.add_decoys(audit, labels, drawn)
 
 
 def _patient(row: "Row") -> str:
@@ -254,13 +271,15 @@ def _fetch(queryset) -> list[tuple]:
 def _sample_rows(
     audit: Audit, labels: list[Label], drawn: dict[int, list[sampling.Candidate]]
 ) -> tuple[list[str], list[tuple]]:
-    """The Sample columns written and one row of values per drawn image."""
-    columns = ["audit_id", "label_id", "image_id", "position"]
+    """The Sample columns written and one row of values per drawn image (with, for model
+    reviews and decoys, the tile's cell and decoy flag: annotation.decoys.Planned)."""
+    columns = ["audit_id", "label_id", "image_id", "position", "cell", "is_decoy"]
     rows = [
-        (audit.pk, label.pk, chosen.image_id, position)
+        (audit.pk, label.pk, chosen.image_id, position, getattr(chosen, "cell", ""),
+         getattr(chosen, "is_decoy", False))
         for label in labels
         for position, chosen in enumerate(drawn[label.pk])
-    ]
+    ]  # fmt: skip
     return columns, rows
 
 

@@ -244,6 +244,8 @@ def audit_create(request):
                         sole_label_only=data["sole_label_only"],
                         view_filter=data["view_filter"] or "",
                         blinded=data["blinded"],
+                        kind=data["kind"] or Audit.Kind.LABEL_REVIEW,
+                        decoy_fraction=(data["decoy_percent"] or 0) / 100,
                         tags=data["tags"],
                         readers=readers,
                         created_by=request.user,

@@ -90,6 +90,7 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["annotation"], related_name="outbox")
 app.autodiscover_tasks(["annotation"], related_name="watchdog")
 app.autodiscover_tasks(["config"], related_name="health")
+app.autodiscover_tasks(related_name="prediction_tasks")  # modelaudit: datasets/prediction_tasks.py
 
 
 def scheduled_but_missing() -> list[str]:

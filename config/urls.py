@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("datasets.urls")),
     path("", include("annotation.urls")),
     path("", include("reports.urls")),
+    path("", include("reports.model_urls")),  # modelaudit: model audits, strata, controls
     path("", include("annotation.people_urls")),
     path("api/", include("config.api_urls")),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Dataset, Image, ImageLabel, Label
+from .models import Dataset, Image, ImageLabel, Label, ModelRun
 
 
 class LabelInline(admin.TabularInline):
@@ -50,3 +50,14 @@ class ImageLabelAdmin(admin.ModelAdmin):
     list_select_related = ("image", "label")
     raw_id_fields = ("image",)
     show_full_result_count = False
+
+
+@admin.register(ModelRun)
+class ModelRunAdmin(admin.ModelAdmin):
+    """Model runs (modelaudit); their 1.5 million scores are not listed here."""
+
+    list_display = ("name", "dataset", "predictions_count", "source_file", "created_at")
+    list_filter = ("dataset",)
+    search_fields = ("name",)
+    readonly_fields = ("predictions_count", "source_file", "uploaded_by", "created_at")
+    filter_horizontal = ("labels",)

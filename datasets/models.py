@@ -115,3 +115,73 @@ class ImageLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image.key}: {self.label.name} ({self.get_value_display()})"
+
+
+class ModelRun(models.Model):
+    """One model's predictions on a dataset's images, uploaded for a model audit."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        IMPORTING = "importing", "importing"
+        READY = "ready", "ready"
+        FAILED = "failed", "refused"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="model_runs")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source_file = models.CharField(max_length=1000, blank=True, help_text="The file uploaded.")
+    labels = models.ManyToManyField(Label, related_name="model_runs", blank=True)
+    predictions_count = models.PositiveIntegerField(default=0)
+    # A web upload is imported by a Celery task (1.5 million scores take longer than a request
+    # may); the page follows these. A refused file leaves no score, only the reason.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    upload_path = models.CharField(max_length=1000, blank=True, help_text="File awaiting import.")
+    layout = models.CharField(max_length=10, default="auto")
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_line = models.PositiveIntegerField(null=True, blank=True)
+    # Per label AUC and Youden threshold against the dataset's labels, computed on first view
+    # (seconds at NIH size) and kept: reports.model_audit.cached_run_summary.
+    summary = models.JSONField(default=list, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="modelrun_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prediction(models.Model):
+    """The model's score for one label on one image (any real number: probability or logit)."""
+
+    # No database-level foreign keys: PostgreSQL checks a deferred key row by row at commit,
+    # which tripled the time to store 1.5 million scores (bench/model_audit.py). The ids are
+    # the dataset's own, looked up in the upload's transaction, and deletion still cascades
+    # through the ORM.
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="predictions", db_constraint=False
+    )
+    label = models.ForeignKey(
+        Label, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    image = models.ForeignKey(
+        Image, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Also the index every per-label read of a run goes through.
+            models.UniqueConstraint(fields=["run", "label", "image"], name="prediction_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run}: {self.image_id} {self.label_id} = {self.score:g}"

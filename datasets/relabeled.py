@@ -107,7 +107,15 @@ def reviews(dataset: Dataset, rule: str, audit: Audit | None = None) -> dict[str
     latest: dict[tuple[str, str], Review] = {}
     for one in audits:  # oldest first: a later audit's verdict replaces an earlier one
         verdicts = consensus_verdicts(one)
-        rows = Sample.objects.filter(audit=one).values_list("pk", "image__key", "label__name")
+        # Only tiles that review a label the image carries (modelaudit): never a decoy, nor a
+        # model review's FP/TN tile, nor a shuffled-labels control.
+        if one.kind == Audit.Kind.SHUFFLED:
+            continue
+        rows = (
+            Sample.objects.filter(audit=one, is_decoy=False)
+            .exclude(cell__in=[Sample.Cell.FP, Sample.Cell.TN])
+            .values_list("pk", "image__key", "label__name")
+        )
         for sample_id, key, label in rows.iterator(chunk_size=5000):
             consensus = verdicts[sample_id]
             if consensus.source == "unmarked":

@@ -104,8 +104,17 @@ def versions() -> dict[str, str]:
 
 
 def audited_samples(audit: Audit):
-    """The samples whose verdicts count (one place to exclude e.g. decoys)."""
-    return Sample.objects.filter(audit=audit)
+    """The samples whose verdicts count toward accuracy and agreement.
+
+    Decoys never count (modelaudit): they are images NOT carrying the label, mixed in to
+    measure vigilance (annotation/decoys.py). In a model review, only the cells whose dataset
+    label is positive (TP, FN) read as "is the label right?"; the FP and TN tiles (green there
+    means the label is missing) are reported by the model report (reports/model_audit.py).
+    """
+    samples = Sample.objects.filter(audit=audit, is_decoy=False)
+    if audit.kind == Audit.Kind.MODEL_REVIEW:
+        samples = samples.filter(cell__in=[Sample.Cell.TP, Sample.Cell.FN])
+    return samples
 
 
 def _reader_name(user) -> str:
