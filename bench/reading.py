@@ -47,9 +47,12 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback
 os.environ.setdefault("SECURE_COOKIES", "0")
 os.environ.setdefault("STATIC_ROOT", str(ROOT / "var" / "bench-static"))
 
+import logging  # noqa: E402
+
 import django  # noqa: E402
 
 django.setup()
+logging.getLogger("label_audit.request").setLevel(logging.WARNING)  # a line per request
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -257,7 +260,8 @@ def bench_mark(dataset: Dataset, readers: list, repeats: int) -> None:
             },
         )
     with CaptureQueriesContext(connection) as tag_queries:
-        post(2, {"tags": random.sample(tags, 2), "tags_sent": "1"})
+        response = post(2, {"tags": tags[:2], "tags_sent": "1"})
+    assert response.status_code == 200, response.content
     print(
         f"mark    server round trip (htmx tile, in process): median {median_ms(timings):.1f} ms"
         f" (CPU {cpu:.1f} ms) over {repeats}; {len(verdict_queries)} queries for a verdict, "
