@@ -1,4 +1,5 @@
 import math
+import os
 from html import escape
 from textwrap import wrap
 
@@ -29,6 +30,8 @@ from .renditions import (
     viewer_info,
 )
 from .services import summarise
+
+SMALL_FILE = 64 * 1024
 
 
 @login_required
@@ -159,7 +162,11 @@ def _cached_response(path, relative: str, spec: Spec) -> HttpResponse:
         response = HttpResponse(content_type=spec.content_type)
         response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + relative
         return response
-    return FileResponse(open(path, "rb"), content_type=spec.content_type)  # noqa: SIM115
+    handle = open(path, "rb")  # noqa: SIM115  (FileResponse closes it)
+    if os.fstat(handle.fileno()).st_size <= SMALL_FILE:
+        with handle:  # a tile: one read beats setting up a file wrapper and sendfile
+            return HttpResponse(handle.read(), content_type=spec.content_type)
+    return FileResponse(handle, content_type=spec.content_type)
 
 
 def placeholder(reason: str, spec: Spec) -> HttpResponse:

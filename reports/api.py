@@ -3,13 +3,13 @@
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from . import aggregation, exports, selectors
 from .access import can_recompute, report_audit_for
 from .models import Snapshot
+from .views import report_file
 
 
 def _meta(snapshot: Snapshot) -> dict:
@@ -23,16 +23,21 @@ def _meta(snapshot: Snapshot) -> dict:
 )
 @api_view(["GET"])
 def latest(request, audit_id):
-    """The latest snapshot's figures (no SVG, no matrices), and whether it is out of date."""
+    """The latest snapshot's figures (no SVG), and whether it is out of date. ?snapshot=<id>
+    gives an earlier one; ?matrices=1 adds the raw rating matrices. Before the first
+    aggregation has finished: "snapshot": null (the audit is in reach, its figures are not)."""
     audit, _roles = report_audit_for(request.user, audit_id)
     state = selectors.report_state(audit)
-    if state.snapshot is None:
-        return Response(
-            {"detail": "no figures yet", "stale": True, "queued": state.queued},
-            status=status.HTTP_404_NOT_FOUND,
-        )
-    snapshot = selectors.snapshot_by_id(audit, state.snapshot.pk)
-    body = exports.to_dict(snapshot, matrices=False)
+    wanted = request.query_params.get("snapshot")
+    matrices = request.query_params.get("matrices") in ("1", "true", "yes")
+    if wanted is None and state.snapshot is None:
+        return Response({"snapshot": None, "stale": True, "queued": state.queued})
+    try:
+        snapshot_id = int(wanted) if wanted is not None else state.snapshot.pk
+        snapshot = selectors.snapshot_by_id(audit, snapshot_id, matrices=matrices)
+    except (ValueError, Snapshot.DoesNotExist):
+        raise Http404("No such snapshot") from None
+    body = exports.to_dict(snapshot, matrices=matrices)
     body.update(stale=state.stale, queued=state.queued)
     return Response(body)
 
@@ -50,24 +55,11 @@ def snapshot_list(request, audit_id):
     return Response([_meta(snapshot) for snapshot in snapshots])
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
-@api_view(["GET"])
-def snapshot_detail(request, audit_id, snapshot_id):
-    """One snapshot in full, the raw rating matrices included (the JSON report)."""
-    audit, _roles = report_audit_for(request.user, audit_id)
-    try:
-        snapshot = selectors.snapshot_by_id(audit, snapshot_id, matrices=True)
-    except Snapshot.DoesNotExist:
-        raise Http404("No such snapshot") from None
-    return Response(exports.to_dict(snapshot))
-
-
 @extend_schema(
     request=None,
-    responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description="computed now"),
-        202: OpenApiResponse(OpenApiTypes.OBJECT, description="queued"),
-    },
+    responses=OpenApiResponse(
+        OpenApiTypes.OBJECT, description='the new snapshot, or "queued": true for the worker'
+    ),
 )
 @api_view(["POST"])
 def recompute(request, audit_id):
@@ -75,9 +67,9 @@ def recompute(request, audit_id):
     if not can_recompute(roles):
         raise Http404("No such audit")
     snapshot = aggregation.recompute_now(audit, user=request.user)
-    if snapshot is None:
-        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
-    return Response({"queued": False, "snapshot": _meta(snapshot)}, status=status.HTTP_200_OK)
+    if snapshot is None:  # queued for the worker
+        return Response({"queued": True, "snapshot": None})
+    return Response({"queued": False, "snapshot": _meta(snapshot)})
 
 
 @extend_schema(
@@ -94,9 +86,10 @@ def recompute(request, audit_id):
 )
 @api_view(["GET"])
 def download(request, audit_id, fmt):
-    """The report as a file (CSV, JSON or standalone HTML): the page's download, reachable with
-    a token so scripts (curl) can fetch it."""
-    from . import views
-
-    request._request.user = request.user
-    return views.download.__wrapped__(request._request, audit_id=audit_id, fmt=fmt)
+    """The report as a file (CSV, JSON or standalone HTML), reachable with a token so scripts
+    (curl) can fetch it; ?snapshot=<id> (default: the latest)."""
+    audit, _roles = report_audit_for(request.user, audit_id)
+    response = report_file(audit, fmt, request.query_params.get("snapshot"))
+    if response is None:
+        raise Http404("No figures yet: the first aggregation is running")
+    return response

@@ -188,6 +188,9 @@ def to_html(snapshot: Snapshot) -> str:
     )
 
 
+FORMATS = ("csv", "json", "html")
+
+
 def render(snapshot: Snapshot, fmt: str) -> tuple[str, str]:
     """(content, content type) of the report in csv, json or html."""
     if fmt == "csv":

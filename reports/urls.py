@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from . import views
 
@@ -9,11 +9,7 @@ urlpatterns = [
     path(report + "readers/", views.readers, name="readers"),
     path(report + "agreement/", views.agreement, name="agreement"),
     path(report + "recompute/", views.recompute, name="recompute"),
-    re_path(
-        r"^audits/(?P<audit_id>[0-9]+)/report/download\.(?P<fmt>csv|json|html)$",
-        views.download,
-        name="download",
-    ),
+    path(report + "download/", views.download, name="download"),
     path(
         "datasets/<slug:slug>/reference-accuracy/",
         views.reference_accuracy,

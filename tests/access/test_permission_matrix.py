@@ -173,7 +173,6 @@ ROUTES: dict[str, list[Row]] = {
     "reports:reference_accuracy": [row("GET", "dataset", **MANAGERS)],
     "reports_api:latest": [row("GET", "audit", api=True, **REPORT_READERS)],
     "reports_api:snapshots": [row("GET", "audit", api=True, **REPORT_READERS)],
-    "reports_api:snapshot": [row("GET", "snapshot", api=True, **REPORT_READERS)],
     "reports_api:download": [row("GET", "report_download", api=True, **REPORT_READERS)],
     "reports_api:recompute": [row("POST", "audit", api=True, **REPORT_READERS)],
     # Operations: the load balancer's health check, public (it names no data).

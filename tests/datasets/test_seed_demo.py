@@ -6,7 +6,7 @@ import shutil
 from collections import Counter
 
 import pytest
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from annotation.models import Audit
@@ -52,7 +52,7 @@ def test_seeding_creates_the_demo_and_prints_the_logins(small_slice, capsys):
     assert "Log in at http://127.0.0.1:8130/ as:" in out
     for username in ("admin", "reader1", "reader2"):
         assert f"{username:<8} password {PASSWORD}" in out
-        assert authenticate(username=username, password=PASSWORD) is not None
+        assert get_user_model().objects.get(username=username).check_password(PASSWORD)
     assert get_user_model().objects.get(username="admin").is_superuser
     audit = Audit.objects.get(dataset=dataset)
     assert audit.status == Audit.Status.READY and audit.samples.exists()
