@@ -196,7 +196,7 @@ LOGGING = logging_config(
 # Login rate limiting: after AXES_FAILURE_LIMIT failures for one user name from one address,
 # that pair is locked out for AXES_COOLOFF_MINUTES.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "annotation.axes_backend.HttpAxesBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
