@@ -14,11 +14,13 @@ from datasets.models import Dataset
 
 def can_see_reports(user, audit: Audit, roles: set[str] | None = None) -> bool:
     roles = audit_roles(user, audit) if roles is None else roles
-    if roles & {"manager", "researcher"}:
+    if "manager" in roles:
         return True
     if "reader" in roles:
+        # Also when the reader holds another role here: a blinded audit stays blind to its
+        # readers until it is closed (annotation.access.sees_others_marks, same rule).
         return not audit.blinded or audit.status == Audit.Status.CLOSED
-    return False
+    return "researcher" in roles
 
 
 def report_audit_for(user, audit_id: int) -> tuple[Audit, set[str]]:

@@ -1,6 +1,8 @@
 """Sample-size planning in the API: how many images per label a target interval needs, and the
 interval a given count achieves (Wilson score interval, 95%)."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -23,6 +25,14 @@ def _number(request, name: str, low: float, high: float, *, integer: bool = Fals
     return value
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("accuracy", float, description="expected accuracy, 0-1 (default 0.5)"),
+        OpenApiParameter("half_width", float, description="target half-width, 0-0.5"),
+        OpenApiParameter("n", int, description="images per label"),
+    ],
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+)
 @api_view(["GET"])
 def sample_size(request):
     """?accuracy=0.8&half_width=0.05 -> images_per_label; ?accuracy=0.8&n=126 -> half_width.

@@ -72,20 +72,26 @@ def recompute(request, audit_id):
 def download(request, audit_id):
     """?format=csv|json|html (csv by default), ?snapshot=<id> (the latest by default)."""
     audit, _roles = report_audit_for(request.user, audit_id)
-    fmt = request.GET.get("format", "csv")
+    response = report_file(audit, request.GET.get("format", "csv"), request.GET.get("snapshot"))
+    if response is None:
+        messages.info(request, "No figures to download yet: the first aggregation is running.")
+        return redirect("reports:dashboard", audit.pk)
+    return response
+
+
+def report_file(audit, fmt: str, wanted: str | None) -> HttpResponse | None:
+    """The report of a snapshot (`wanted` id, else the latest) as a download; None before the
+    first aggregation. Shared by the page and the API (token-reachable, for scripts)."""
     if fmt not in exports.FORMATS:
         raise Http404(f"Unknown report format {fmt!r} (csv, json or html)")
-    wanted = request.GET.get("snapshot")
     if wanted:
         try:
             snapshot = selectors.snapshot_by_id(audit, int(wanted), matrices=fmt == "json")
         except (ValueError, Snapshot.DoesNotExist):
             raise Http404("No such snapshot") from None
     else:
-        state = selectors.report_state(audit)
-        if state.snapshot is None:
-            messages.info(request, "No figures to download yet: the first aggregation is running.")
-            return redirect("reports:dashboard", audit.pk)
+        if selectors.report_state(audit).snapshot is None:
+            return None
         snapshot = selectors.latest_snapshot(audit, results=True, matrices=fmt == "json")
     content, content_type = exports.render(snapshot, fmt)
     response = HttpResponse(content, content_type=content_type)

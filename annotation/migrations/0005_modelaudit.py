@@ -5,41 +5,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0004_ops'),
-        ('datasets', '0002_modelaudit'),
+        ("annotation", "0004_ops"),
+        ("datasets", "0002_modelaudit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='audit',
-            name='decoy_fraction',
-            field=models.FloatField(default=0.0, help_text='Share of tiles drawn from images NOT carrying the label (0: off).'),
+            model_name="audit",
+            name="decoy_fraction",
+            field=models.FloatField(
+                default=0.0,
+                help_text="Share of tiles drawn from images NOT carrying the label (0: off).",
+            ),
         ),
         migrations.AddField(
-            model_name='audit',
-            name='model_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audits', to='datasets.modelrun'),
+            model_name="audit",
+            name="model_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="audits",
+                to="datasets.modelrun",
+            ),
         ),
         migrations.AddField(
-            model_name='audit',
-            name='thresholds',
+            model_name="audit",
+            name="thresholds",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='sample',
-            name='cell',
-            field=models.CharField(blank=True, choices=[('tp', "model's true positive"), ('fp', "model's false positive"), ('fn', "model's false negative"), ('tn', "model's true negative")], max_length=2),
+            model_name="sample",
+            name="cell",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("tp", "model's true positive"),
+                    ("fp", "model's false positive"),
+                    ("fn", "model's false negative"),
+                    ("tn", "model's true negative"),
+                ],
+                max_length=2,
+            ),
         ),
         migrations.AddField(
-            model_name='sample',
-            name='is_decoy',
+            model_name="sample",
+            name="is_decoy",
             field=models.BooleanField(default=False),
         ),
         migrations.AlterField(
-            model_name='audit',
-            name='kind',
-            field=models.CharField(choices=[('label_review', 'label review'), ('model_review', 'model review'), ('shuffled_control', 'shuffled-labels control')], default='label_review', max_length=20),
+            model_name="audit",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("label_review", "label review"),
+                    ("model_review", "model review"),
+                    ("shuffled_control", "shuffled-labels control"),
+                ],
+                default="label_review",
+                max_length=20,
+            ),
         ),
     ]

@@ -5,8 +5,10 @@ second dataset with its own audit and maintainer."""
 import pytest
 
 from annotation import invitations
-from annotation.models import Adjudication, Invitation, Membership
+from annotation.models import Invitation, Membership
+from annotation.services import mark_set
 from datasets.services import import_dataset
+from reports import aggregation
 from tests.annotation.conftest import (  # noqa: F401  (fixtures)
     FIRST300,
     audit,
@@ -61,6 +63,8 @@ def other_audit(other_dataset, django_user_model, password):
 
 @pytest.fixture
 def world(
+    django_user_model,
+    password,
     admin_user,
     reader,
     other_reader,
@@ -100,9 +104,16 @@ def world(
         accept_url=str,
     )
     carol = other_audit.memberships.get().user
-    # One adjudicated tile in each audit, so that both adjudication queues have a grid.
-    Adjudication.objects.create(sample=sample_a, verdict="green", adjudicator=adjudicator)
-    Adjudication.objects.create(sample=sample_b, verdict="green", adjudicator=admin_user)
+    # Figures to read: each audit marked a little and aggregated once.
+    # Two readers disagree on one tile of each audit, so each has an adjudication queue.
+    dave = make_user(django_user_model, "dave", password)
+    Membership.objects.create(audit=other_audit, user=dave, role=Membership.Role.READER)
+    mark_set(sample=sample_a, reader=reader, idempotency_key="world-a", verdict="green")
+    mark_set(sample=sample_a, reader=other_reader, idempotency_key="world-a2", verdict="red")
+    mark_set(sample=sample_b, reader=carol, idempotency_key="world-b", verdict="red")
+    mark_set(sample=sample_b, reader=dave, idempotency_key="world-b2", verdict="green")
+    snapshot_a = aggregation.run(audit.pk)
+    snapshot_b = aggregation.run(other_audit.pk)
     label_a = sample_a.label_id
     label_b = sample_b.label_id
     args = {
@@ -134,6 +145,14 @@ def world(
         },
         "token": {"valid": {"token": sent_a.token}, "unknown": {"token": "no-such-token"}},
         "reset_link": {"invalid": {"uidb64": "MQ", "token": "bad-token"}},
+        "snapshot": {
+            "A": {"audit_id": audit.pk, "snapshot_id": snapshot_a.pk},
+            "B": {"audit_id": other_audit.pk, "snapshot_id": snapshot_b.pk},
+        },
+        "report_download": {
+            "A": {"audit_id": audit.pk, "fmt": "csv"},
+            "B": {"audit_id": other_audit.pk, "fmt": "csv"},
+        },
     }
     users = {
         "anon": None,

@@ -174,3 +174,27 @@ def test_the_api_fuzzed_from_its_schema(fuzz_headers, wsgi_requests_keep_the_con
             )
 
         check()
+
+
+@pytest.mark.django_db
+def test_a_researcher_downloads_the_agreement_report_with_a_token(
+    researcher, reader, other_reader, audit
+):
+    """The README's curl: GET /api/reports/audits/<id>/download.csv with a token."""
+    from annotation.services import mark_set
+    from reports import aggregation
+    from tests.annotation.conftest import first_grid
+
+    _, samples = first_grid(audit)
+    for reader_, verdict in ((reader, "green"), (other_reader, "red")):
+        mark_set(sample=samples[0], reader=reader_, idempotency_key="k", verdict=verdict)
+    aggregation.run(audit.pk)
+    url = f"/api/reports/audits/{audit.pk}/download.csv"
+    response = _api(researcher).get(url)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    assert b"Infiltration" in response.content or b"No Finding" in response.content
+    # The audit is blinded and open: its readers get nothing, not even that it exists.
+    assert _api(reader).get(url).status_code == 404
+    assert APIClient().get(url).status_code == 401

@@ -352,8 +352,10 @@ def test_the_invite_command_mails_a_link_and_logs_it(audit, mailoutbox, settings
         call_command("invite", "x@example.org", "--role", "reader")
 
 
-@pytest.mark.django_db
-def test_stale_invitations_are_purged_but_accepted_ones_stay(admin_user, audit, mailoutbox):
+@pytest.mark.django_db(transaction=True)
+def test_stale_invitations_are_purged_but_accepted_ones_stay(
+    admin_user, audit, mailoutbox, task_runner
+):
     from annotation.tasks import purge_stale_invitations
 
     def sent(email):
@@ -366,12 +368,12 @@ def test_stale_invitations_are_purged_but_accepted_ones_stay(admin_user, audit, 
     Invitation.objects.filter(pk=expired.pk).update(expires_at=old)
     Invitation.objects.filter(pk=revoked.pk).update(revoked_at=old)
     Invitation.objects.filter(pk=accepted.pk).update(accepted_at=old, expires_at=old)
-    assert purge_stale_invitations.delay().get() == 2
+    assert purge_stale_invitations.delay().get(timeout=60) == 2
     assert set(Invitation.objects.values_list("email", flat=True)) == {
         "a@example.org",
         "p@example.org",
     }
-    assert purge_stale_invitations.delay().get() == 0
+    assert purge_stale_invitations.delay().get(timeout=60) == 0
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ maintains DA); audit B on dataset DB (reader carol; otto maintains DB); admin; m
 outsider. Each request runs in a rolled-back savepoint, so no request changes what the next sees.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 import pytest
@@ -45,6 +45,8 @@ SCOPES = {
     "dataset_member": ("DA", "DB"),
     "invitation": ("A", "DA-maintainer", "B"),
     "token": ("valid", "unknown"),
+    "snapshot": ("A", "B"),
+    "report_download": ("A", "B"),
     "reset_link": ("invalid",),
     "model_run": ("DA", "DB"),  # a model run of the dataset
     "model_audit": ("A", "B"),  # a model review with the people of audit A (B)
@@ -58,11 +60,10 @@ class Row:
     expect: dict[str, tuple[str, ...]]
     data: object = None  # callable(world, scope args) -> request body
     api: bool = False
-    note: str = ""
-    extra: dict = field(default_factory=dict)
+    query: str = ""
 
 
-def row(method, kind, *, api=False, data=None, **expect):
+def row(method, kind, *, api=False, data=None, query="", **expect):
     """expect: one value per actor, "ok/404" giving one outcome per scope (one for all)."""
     missing = set(ACTORS) - set(expect)
     assert not missing, f"row lacks {missing}"
@@ -72,7 +73,7 @@ def row(method, kind, *, api=False, data=None, **expect):
         outcomes = tuple(text.split("/"))
         parsed[actor] = outcomes * scopes if len(outcomes) == 1 else outcomes
         assert len(parsed[actor]) == scopes, (actor, text)
-    return Row(method, kind, parsed, data=data, api=api)
+    return Row(method, kind, parsed, data=data, api=api, query=query)
 
 
 # Common shapes.
@@ -98,25 +99,23 @@ MARKERS = dict(READERS, maintainer="403/404", other_maintainer="404/403", admin=
 # Reports of an audit: managers, researchers and adjudicators.
 REPORTERS = dict(MANAGERS, researcher="ok/404", adjudicator="ok/404")
 ADMINS = {**{actor: "404" for actor in ACTORS}, "anon": "login", "admin": "ok"}
-# Reports: researchers and managers; a reader of a blinded audit only once it is closed (A is
-# blinded and open), an adjudicator not as such.
-REPORT_VIEWERS = dict(MANAGERS, researcher="ok/404")
-# An image: anyone with a role in an audit that sampled it, and its dataset's managers.
-IMAGE_VIEWERS = dict(
+# Adjudication: the audit's adjudicators and its managers.
+ADJUDICATORS = dict(MANAGERS, adjudicator="ok/404")
+# Reports of a blinded audit still being read: researchers and managers, not its readers (nor
+# its adjudicator, who works in the adjudication pages).
+REPORT_READERS = dict(MANAGERS, researcher="ok/404")
+# Within reach of every member, but a managers' action (403 for the others in the audit).
+MANAGERS_ACT = dict(MEMBERS, reader="403/404", researcher="403/404", adjudicator="403/404")
+# Tiles: a member of an audit sees its sampled images; a maintainer every image of the
+# dataset (own = sampled in A, same = in A's dataset but not sampled, other = sampled in B).
+TILES = dict(
     MEMBERS,
-    outsider="404",
     reader="ok/404/404",
     researcher="ok/404/404",
     adjudicator="ok/404/404",
     maintainer="ok/ok/404",
     other_maintainer="404/404/ok",
 )
-# The adjudication queue: the audit's adjudicators, and managers (read only).
-ADJUDICATORS = dict(MANAGERS, adjudicator="ok/404")
-
-
-def compare_with_itself(world, args):
-    return {"with": args["slug"]}
 
 
 def invite_body(world, args):
@@ -131,10 +130,13 @@ ROUTES: dict[str, list[Row]] = {
     "logout": [row("POST", "none", **{actor: "login" for actor in ACTORS})],
     # datasets
     "datasets:detail": [row("GET", "dataset", **MEMBERS)],
-    "datasets:thumbnail": [row("GET", "image", **IMAGE_VIEWERS)],
-    # the viewer fragment and its renditions (size "viewer" from the world's image arguments)
-    "datasets:viewer": [row("GET", "image", **IMAGE_VIEWERS)],
-    "datasets:rendition": [row("GET", "image", **IMAGE_VIEWERS)],
+    "datasets:thumbnail": [row("GET", "image", **TILES)],
+    "datasets:viewer": [row("GET", "image", **TILES)],
+    "datasets:rendition": [row("GET", "image", **TILES)],
+    # Relabeled export and version comparison: the dataset's managers.
+    "datasets:export": [row("GET", "dataset", **MANAGERS)],
+    "datasets:export_download": [row("GET", "dataset", **MANAGERS)],
+    "datasets:compare": [row("GET", "dataset", query="?with={slug}", **MANAGERS)],
     "api-datasets": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-dataset": [row("GET", "dataset", api=True, **MEMBERS)],
     "api-dataset-labels": [row("GET", "dataset", api=True, **MEMBERS)],
@@ -149,19 +151,11 @@ ROUTES: dict[str, list[Row]] = {
     "annotation:grid_green": [row("POST", "grid", **MARKERS)],
     "annotation:grid_time": [row("POST", "grid", **READERS)],
     "annotation:mark": [row("POST", "sample", **MARKERS)],
-    "api:audits": [row("GET", "none", api=True, **SIGNED_IN)],
-    "api:audit": [row("GET", "audit", api=True, **MEMBERS)],
-    "api:grid": [row("GET", "grid", api=True, **READERS)],
-    "api:mark": [
-        row("GET", "sample", api=True, **MARKERS),
-        row("PUT", "sample", api=True, **MARKERS),
-    ],
-    # relabel: adjudication (the world adjudicated one tile of A and one of B, so both queues
-    # have a grid), reference reads, the relabeled export and version comparison
+    # Adjudication (relabel).
     "annotation:adjudication": [row("GET", "audit", **ADJUDICATORS)],
+    "annotation:adjudication_rule": [row("POST", "audit", **MANAGERS_ACT)],
     "annotation:adjudication_grid": [row("GET", "grid", **ADJUDICATORS)],
     "annotation:adjudication_time": [row("POST", "audit", **ADJUDICATORS)],
-    # Only the audit's adjudicators decide; managers reach the queue but may not (403).
     "annotation:adjudicate": [
         row(
             "POST",
@@ -169,18 +163,27 @@ ROUTES: dict[str, list[Row]] = {
             **dict(ADJUDICATORS, maintainer="403/404", other_maintainer="404/403", admin="403"),
         )
     ],
-    # Managers choose the rule; the audit's other members reach it but may not (403).
-    "annotation:adjudication_rule": [
-        row(
-            "POST",
-            "audit",
-            **dict(MEMBERS, reader="403/404", researcher="403/404", adjudicator="403/404"),
-        )
-    ],
     "annotation:reads_import": [row("GET", "audit", **MANAGERS), row("POST", "audit", **MANAGERS)],
-    "datasets:export": [row("GET", "dataset", **MANAGERS)],
-    "datasets:export_download": [row("GET", "dataset", **MANAGERS)],
-    "datasets:compare": [row("GET", "dataset", data=compare_with_itself, **MANAGERS)],
+    # Reports.
+    "reports:dashboard": [row("GET", "audit", **REPORT_READERS)],
+    "reports:readers": [row("GET", "audit", **REPORT_READERS)],
+    "reports:agreement": [row("GET", "audit", **REPORT_READERS)],
+    "reports:recompute": [row("POST", "audit", **REPORT_READERS)],
+    "reports:download": [row("GET", "report_download", **REPORT_READERS)],
+    "reports:reference_accuracy": [row("GET", "dataset", **MANAGERS)],
+    "reports_api:latest": [row("GET", "audit", api=True, **REPORT_READERS)],
+    "reports_api:snapshots": [row("GET", "audit", api=True, **REPORT_READERS)],
+    "reports_api:download": [row("GET", "report_download", api=True, **REPORT_READERS)],
+    "reports_api:recompute": [row("POST", "audit", api=True, **REPORT_READERS)],
+    # Operations: the load balancer's health check, public (it names no data).
+    "healthz": [row("GET", "none", query="?check=database", **EVERYONE)],
+    "api:audits": [row("GET", "none", api=True, **SIGNED_IN)],
+    "api:audit": [row("GET", "audit", api=True, **MEMBERS)],
+    "api:grid": [row("GET", "grid", api=True, **READERS)],
+    "api:mark": [
+        row("GET", "sample", api=True, **MARKERS),
+        row("PUT", "sample", api=True, **MARKERS),
+    ],
     # access: people, invitations, the audit log, tokens
     "access:accept": [
         row("GET", "token", **{actor: "ok/404" for actor in ACTORS}),
@@ -246,24 +249,6 @@ ROUTES: dict[str, list[Row]] = {
     "api-schema": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-docs": [row("GET", "none", api=True, **SIGNED_IN)],
     "api-redoc": [row("GET", "none", api=True, **SIGNED_IN)],
-    # reports: researchers and managers; readers of A (blinded, open) and adjudicators: 404
-    **{
-        name: [row("GET", "audit", **REPORT_VIEWERS)]
-        for name in (
-            "reports:dashboard",
-            "reports:readers",
-            "reports:agreement",
-            "reports:download",
-        )
-    },
-    "reports:recompute": [row("POST", "audit", **REPORT_VIEWERS)],
-    "reports:reference_accuracy": [
-        row("GET", "dataset", **MANAGERS),
-        row("POST", "dataset", **MANAGERS),
-    ],
-    "reports_api:latest": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
-    "reports_api:snapshots": [row("GET", "audit", api=True, **REPORT_VIEWERS)],
-    "reports_api:recompute": [row("POST", "audit", api=True, **REPORT_VIEWERS)],
     # modelaudit: model runs (managers), reports of an audit (managers, researchers,
     # adjudicators; never a plain reader), sample-size planning (anyone signed in).
     "model_audits:runs": [row("GET", "dataset", **MANAGERS), row("POST", "dataset", **MANAGERS)],
@@ -344,7 +329,7 @@ def test_the_whole_matrix(client, world):
                     client.force_login(user)
                 for scope, expected in zip(SCOPES[spec.kind], spec.expect[actor], strict=True):
                     args = world["args"][spec.kind][scope]
-                    url = _reverse(name, args)
+                    url = _reverse(name, args) + spec.query.format(**args)
                     body = spec.data(world, args) if spec.data else None
                     with transaction.atomic():
                         response = _request(client, spec.method, url, body, spec.api)
