@@ -5,7 +5,7 @@ second dataset with its own audit and maintainer."""
 import pytest
 
 from annotation import invitations
-from annotation.models import Adjudication, Invitation, Membership
+from annotation.models import Invitation, Membership
 from annotation.services import mark_set
 from datasets.services import import_dataset
 from reports import aggregation
@@ -114,9 +114,6 @@ def world(
     mark_set(sample=sample_b, reader=dave, idempotency_key="world-b2", verdict="green")
     snapshot_a = aggregation.run(audit.pk)
     snapshot_b = aggregation.run(other_audit.pk)
-    # One adjudicated tile in each audit, so that both adjudication queues have a grid.
-    Adjudication.objects.create(sample=sample_a, verdict="green", adjudicator=adjudicator)
-    Adjudication.objects.create(sample=sample_b, verdict="green", adjudicator=admin_user)
     label_a = sample_a.label_id
     label_b = sample_b.label_id
     args = {

@@ -27,6 +27,7 @@ def test_an_adjudicator_works_through_the_queue_with_the_keyboard(
     expect(tile.locator(".reads")).to_contain_text("alice")
     expect(tile.locator(".reads")).to_contain_text("fine to me")
     expect(tile.locator(".reads")).to_contain_text("bob")
+    expect(page.locator(".tile.current")).to_have_count(1)  # the grid's script is running
     page.keyboard.press("3")
     expect(tile).to_have_attribute("data-verdict", "red")
     expect(tile).to_have_attribute("data-saved", "true")
