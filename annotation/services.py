@@ -359,7 +359,7 @@ def mark_set(
     """Set the reader's mark on a sample: None leaves that part unchanged, verdict "" clears.
 
     One transaction; exactly one current Mark per (sample, reader) however many concurrent or
-    repeated requests arrive; a MarkChange row for every real change; a repeated
+    repeated requests arrive; a MarkChange row for every applied request (old = new when it changed nothing, so its key is spent); a repeated
     idempotency_key changes nothing and returns the current mark. The returned mark carries
     `tag_ids`, its tags as read or written in that transaction. `audit_tags`: the audit's tag
     ids when the caller has them already (saves a query). After a commit that changed the mark,
@@ -470,6 +470,7 @@ def _mark_set_once(sample, reader, key, verdict, tags, note, careful) -> tuple[M
     if mark is None:
         mark = Mark.objects.create(sample=sample, reader=reader, verdict=new.verdict, note=new.note)
     elif new == old:
+        _record(sample, reader, key, old, new)
         return mark, False
     else:
         Mark.objects.filter(pk=mark.pk).update(
@@ -485,8 +486,13 @@ def _mark_set_once(sample, reader, key, verdict, tags, note, careful) -> tuple[M
             through(mark_id=mark.pk, tag_id=tag) for tag in new.tags if tag not in old.tags
         )
     mark.tag_ids = new.tags
-    if new == old:  # a first request that sets nothing: the row exists, no history
-        return mark, False
+    _record(sample, reader, key, old, new)
+    return mark, new != old
+
+
+def _record(sample, reader, key, old: _State, new: _State) -> None:
+    """The history row of a request; one that changed nothing is recorded too (old = new), so
+    that its key is spent: replayed after a later change, it must not undo that change."""
     MarkChange.objects.create(
         sample=sample,
         reader=reader,
@@ -498,7 +504,6 @@ def _mark_set_once(sample, reader, key, verdict, tags, note, careful) -> tuple[M
         old_note=old.note,
         new_note=new.note,
     )
-    return mark, True
 
 
 def mark_all_unmarked_green(

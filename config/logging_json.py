@@ -100,7 +100,9 @@ class RequestIdMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
-                "user_id": getattr(getattr(request, "user", None), "pk", None),
+                # Only a user the view already loaded: reading request.user here would cost
+                # the tile fast path (which never loads it) two queries per request.
+                "user_id": getattr(getattr(request, "_cached_user", None), "pk", None),
             },
         )
         return response

@@ -51,10 +51,18 @@ def test_a_repeated_key_changes_nothing_and_returns_the_current_mark(sample, rea
     assert MarkChange.objects.count() == 2
 
 
-def test_a_request_that_changes_nothing_writes_no_history(sample, reader):
+def test_a_request_that_changes_nothing_spends_its_key_in_a_history_row_old_equal_new(
+    sample, reader
+):
     mark_set(sample=sample, reader=reader, idempotency_key="k1", verdict="orange")
     mark_set(sample=sample, reader=reader, idempotency_key="k2", verdict="orange")
-    assert MarkChange.objects.count() == 1
+    first, second = MarkChange.objects.order_by("id")
+    assert (first.old_verdict, first.new_verdict) == ("", "orange")
+    assert (second.idempotency_key, second.old_verdict, second.new_verdict) == (
+        "k2",
+        "orange",
+        "orange",
+    )
 
 
 def test_a_key_used_on_another_tile_is_refused(audit, reader):
@@ -191,3 +199,14 @@ def test_concurrent_repeated_and_conflicting_marks_leave_one_mark_and_a_complete
             assert (change.old_verdict, change.old_tags) == state
             state = (change.new_verdict, change.new_tags)
         assert state == (mark.verdict, sorted(tag.pk for tag in mark.tags.all()))
+
+
+def test_a_request_that_changed_nothing_replayed_after_a_later_change_does_not_undo_it(
+    sample, reader
+):
+    mark_set(sample=sample, reader=reader, idempotency_key="k1", verdict="green")
+    mark_set(sample=sample, reader=reader, idempotency_key="k2", verdict="green")  # no change
+    mark_set(sample=sample, reader=reader, idempotency_key="k3", verdict="red")
+    mark = mark_set(sample=sample, reader=reader, idempotency_key="k2", verdict="green")  # replay
+    assert mark.verdict == "red"
+    assert Mark.objects.get(sample=sample, reader=reader).verdict == "red"
