@@ -360,8 +360,9 @@ def mark_set(
 
     One transaction; exactly one current Mark per (sample, reader) however many concurrent or
     repeated requests arrive; a MarkChange row for every applied request (old = new when it
-    changed nothing, so that its key is spent); a repeated idempotency_key changes nothing and returns the current mark. The returned mark carries
-    `tag_ids`, its tags as read or written in that transaction. `audit_tags`: the audit's tag
+    changed nothing, so that its key is spent); a repeated idempotency_key changes nothing
+    and returns the current mark. The returned mark carries `tag_ids`, its tags as read or
+    written in that transaction. `audit_tags`: the audit's tag
     ids when the caller has them already (saves a query). After a commit that changed the mark,
     marks_changed(audit id) runs (unless notify is False: the caller then calls it once).
 
