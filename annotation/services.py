@@ -106,10 +106,12 @@ def create_audit(
             target=audit.name,
             readers=[user.get_username() for user in readers],
         )
-        if build:
-            from .tasks import build_sample_set as build_task
+        if build:  # through the outbox: an audit created while Redis is down is built later
+            from .outbox import enqueue_after_commit
 
-            transaction.on_commit(lambda: build_task.delay(audit.pk))
+            enqueue_after_commit(
+                "annotation.tasks.build_sample_set", {"audit_id": audit.pk}, key=f"build:{audit.pk}"
+            )
     return audit
 
 
