@@ -130,6 +130,9 @@ def foreign_keys_suspended(rows: int, *, fresh: bool) -> Iterator[bool]:
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     yield True
+    # Without statistics on the rows just loaded the planner checks each key with a nested
+    # loop over both tables (minutes on the NIH file, seen in the PostgreSQL test run).
+    refresh_statistics()
     with connection.cursor() as cursor:
         for table, name, definition in keys:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')

@@ -75,17 +75,20 @@ def _reset_connections():
 @pytest.fixture
 def broker_at(settings):
     """Point Celery (publishing only, no worker) and the health checks at a broker URL."""
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
+    names = ("broker_url", "broker_write_url", "broker_read_url", "task_always_eager")
+    saved = {name: app.conf[name] for name in names}
 
     def point(url: str):
         _reset_connections()
         settings.CELERY_BROKER_URL = url
         settings.CELERY_TASK_ALWAYS_EAGER = False
-        app.conf.broker_url = url
+        # The read and write URLs were copied from CELERY_BROKER_URL when the suite runs
+        # against a broker; they, not broker_url, decide where a task is published.
+        app.conf.update(broker_url=url, broker_write_url=url, broker_read_url=url)
         app.conf.task_always_eager = False
 
     yield point
-    app.conf.broker_url, app.conf.task_always_eager = saved
+    app.conf.update(saved)
     _reset_connections()
 
 
@@ -99,3 +102,18 @@ def _closed_breaker():
     outbox._broker_down_until = 0.0
     yield
     outbox._broker_down_until = 0.0
+
+
+@pytest.fixture(autouse=True)
+def embedded_unless_pointed(request, settings):
+    """Every ops test starts in the embedded mode (tasks in process), whatever broker the suite
+    runs against: a test about a broker points Celery at one itself (`broker_at`), so the
+    shared Redis of a PostgreSQL run never decides a health check here."""
+    if "task_runner" in request.fixturenames:
+        yield
+        return
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.broker_url, app.conf.task_always_eager = saved
