@@ -4,7 +4,7 @@ under 100 ms from a snapshot.
     python bench/dashboard.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/la_reports python bench/dashboard.py
 
-Builds the audit of bench/aggregation.py, aggregates once, then requests each report page
+Builds the audit of bench/aggregate.py, aggregates once, then requests each report page
 through Django's test client as a logged-in researcher (the whole stack: session, access
 checks, staleness check, snapshot read, template), DEBUG off. Prints median and 95th
 percentile per page over 40 requests, the first view of the snapshot (page body not yet
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from bench.aggregation import build_audit, setup_django, teardown  # noqa: E402
+from bench.aggregate import build_audit, setup_django, teardown  # noqa: E402
 
 ROUNDS = 40
 

@@ -1,8 +1,8 @@
 """Budget (issue 5): an audit of 15 labels x 126 images x 10 readers, full aggregation with
 bootstrap intervals (2,000 resamples), under 5 s on this machine.
 
-    python bench/aggregation.py            # SQLite (a throwaway test database)
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/la_reports python bench/aggregation.py
+    python bench/aggregate.py            # SQLite (a throwaway test database)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/la_reports python bench/aggregate.py
 
 Builds the audit in a throwaway test database (marks written in bulk: ~85% green/orange/red
 drawn per label accuracy, 5% left unmarked, tags on 10% of marks, grid times), then times
