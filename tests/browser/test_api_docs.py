@@ -2,6 +2,11 @@
 
 from playwright.sync_api import expect
 
+# Redoc's bundle always renders its maker's logo from their CDN ("API docs by Redocly"); the CSP
+# blocking it is the point (no request leaves for a CDN), and whether the console reports it
+# before the test ends is a matter of timing. Any other violation fails.
+REDOC_BRANDING = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
 
 def test_swagger_and_redoc_render_the_schema_without_csp_violations(login, reader):
     page = login(reader)
@@ -9,7 +14,9 @@ def test_swagger_and_redoc_render_the_schema_without_csp_violations(login, reade
     page.on(
         "console",
         lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
+            violations.append(message.text)
+            if "Content Security Policy" in message.text and REDOC_BRANDING not in message.text
+            else None
         ),
     )
     page.goto("/api/docs/")
