@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -76,22 +76,18 @@ def _reader_audit(user, audit_id: int) -> tuple[Audit, bool]:
 
 def _url_former(name: str):
     """A function id -> URL of the route `name`, reversed once (a grid has many tiles)."""
-    try:
-        pattern = reverse(name, args=[987654321])
-    except NoReverseMatch:
-        return None
+    pattern = reverse(name, args=[987654321])
     return lambda pk: pattern.replace("987654321", str(pk))
 
 
 def _with_urls(tiles: list[selectors.Tile]) -> list[selectors.Tile]:
     mark_url = _url_former("annotation:mark")
     thumbnail_url = _url_former("datasets:thumbnail")
-    # The imaging viewer fragment; until it exists the dialog shows the thumbnail.
     viewer_url = _url_former("datasets:viewer")
     for tile in tiles:
         tile.mark_url = mark_url(tile.sample.pk)
         tile.thumbnail_url = thumbnail_url(tile.sample.image_id)
-        tile.viewer_url = viewer_url(tile.sample.image_id) if viewer_url else ""
+        tile.viewer_url = viewer_url(tile.sample.image_id)
     return tiles
 
 
@@ -114,7 +110,6 @@ def grid(request, audit_id, label_id, grid):
             "previous_url": page.previous and _grid_url(audit.pk, *page.previous),
             "next_url": page.next and _grid_url(audit.pk, *page.next),
             "new_key": uuid.uuid4().hex,
-            "has_viewer": _url_former("datasets:viewer") is not None,
         },
     )
 
