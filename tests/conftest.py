@@ -2,7 +2,6 @@
 runner that is eager by default and a real worker against the broker when one is configured."""
 
 import contextlib
-import functools
 import os
 import threading
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections, transaction
-from django.test import Client, RequestFactory
 
 # The real public data lives beside the repository (../shared/data); override with an env var.
 SHARED_DATA = Path(
@@ -20,23 +18,6 @@ SHARED_DATA = Path(
 )
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NIH_LABELS = SHARED_DATA / "Data_Entry_2017_v2020.csv.gz"
-
-
-def _login_with_a_request(login):
-    """Django's test Client.login() calls authenticate() without a request, which django-axes
-    (the login lock-out, settings.AUTHENTICATION_BACKENDS) refuses outright. Give it a request
-    from 127.0.0.1, as the login view would, so `client.login(...)` goes through the lock-out
-    check like a real log-in (force_login bypasses it)."""
-
-    @functools.wraps(login)
-    def with_request(self, **credentials):
-        credentials.setdefault("request", RequestFactory().post("/accounts/login/"))
-        return login(self, **credentials)
-
-    return with_request
-
-
-Client.login = _login_with_a_request(Client.login)
 
 
 @pytest.fixture
