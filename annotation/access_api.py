@@ -16,9 +16,11 @@ from .people import accept_url_builder
 
 class InvitationSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
-    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    accepted_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Invitation

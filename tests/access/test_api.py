@@ -160,8 +160,11 @@ def test_the_api_fuzzed_from_its_schema(fuzz_headers, wsgi_requests_keep_the_con
     assert len(operations) >= 12
     for operation in operations:
 
+        # Derandomized: the same cases on every run, so a red CI run can be replayed; the
+        # failures random runs found are kept as fixed cases below.
         @settings(
             max_examples=20,
+            derandomize=True,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
@@ -174,6 +177,26 @@ def test_the_api_fuzzed_from_its_schema(fuzz_headers, wsgi_requests_keep_the_con
             )
 
         check()
+
+
+@pytest.mark.django_db
+def test_an_invitation_without_a_dataset_or_an_acceptor_matches_the_schema(
+    fuzz_headers, wsgi_requests_keep_the_connection, audit
+):
+    """Found by a random fuzz run: an audit role's invitation has no dataset and, while
+    pending, no acceptor; the schema said both were always strings."""
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application, headers=fuzz_headers)
+    create = schema["/api/invitations/"]["POST"]
+    case = create.Case(
+        body={"email": "d@example.org", "role": "reader", "audit": audit.pk},
+        media_type="application/json",
+    )
+    response = case.call_and_validate(
+        headers=fuzz_headers, checks=[not_a_server_error, response_schema_conformance]
+    )
+    body = response.json()
+    assert response.status_code == 201
+    assert body["dataset"] is None and body["accepted_by"] is None
 
 
 @pytest.mark.django_db
