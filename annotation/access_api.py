@@ -17,7 +17,9 @@ from .people import accept_url_builder
 class InvitationSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    invited_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     accepted_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )

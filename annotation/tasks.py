@@ -19,7 +19,7 @@ def build_sample_set(audit_id: int) -> int:
     try:
         from datasets.tasks import warm_in_chunks
 
-        warm_in_chunks(image_ids)
+        warm_in_chunks(image_ids, key=f"warm:{audit_id}")
     except Exception:  # tiles are also made on first request: warming never fails a build
         logger.exception("audit %s: thumbnail warming not queued", audit_id)
     return len(image_ids)

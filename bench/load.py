@@ -62,9 +62,29 @@ def server_env() -> dict:
     return env
 
 
+def ensure_database(url: str) -> None:
+    """Create the bench's PostgreSQL database on a machine that has never run a bench."""
+    from urllib.parse import urlparse
+
+    import psycopg2
+
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    server = psycopg2.connect(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username, dbname="postgres"
+    )
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    server.close()
+
+
 def django_setup(env: dict | None = None) -> None:
     """This process reads and prepares the database through the ORM (same settings)."""
     os.environ.update(env or server_env())
+    ensure_database(os.environ["DATABASE_URL"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     import django

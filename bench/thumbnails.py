@@ -4,7 +4,7 @@
    JPEG, and the real DICOM radiograph in its three transfer syntaxes): our pipeline
    (datasets.imaging: decode + window + resize + encode) against the fastest plain alternative
    (Pillow with draft/reduce, or pydicom + numpy) and the bare decode floor.
-2. Serving a cached tile through Django under gunicorn (session, one access query, ETag,
+2. Serving a cached tile through Django under gunicorn (datasets.tile_middleware: session, one access query, ETag,
    FileResponse) against whitenoise serving the same file from the same gunicorn, rounds
    interleaved; plus the conditional (304) path.
 3. The bytes of a grid of 18 tiles.
@@ -42,21 +42,6 @@ PORT = 8111
 WORKERS = 2 * (os.cpu_count() or 1) + 1
 WORK = Path(os.environ.get("LABEL_AUDIT_BENCH_WORK") or tempfile.mkdtemp(prefix="la-bench-thumbs-"))
 os.environ["LABEL_AUDIT_BENCH_WORK"] = str(WORK)
-_persistent_app = None
-
-
-def persistent_application(environ, start_response):
-    """The app with SQLite connections kept between requests (settings close them after each
-    request in the embedded mode): the variant that shows what the per-request connect costs."""
-    global _persistent_app
-    if _persistent_app is None:
-        from django.conf import settings
-
-        settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-        from config.wsgi import application
-
-        _persistent_app = application
-    return _persistent_app(environ, start_response)
 
 
 def configure_django(database_url: str = "") -> None:
@@ -322,10 +307,10 @@ def throughput(raw: bytes, expect: bytes, seconds: float, clients: int = 4) -> f
     return sum(counts) / (time.perf_counter() - start)
 
 
-def bench_serving(files, seconds: float, rounds: int, app: str = "config.wsgi:application"):
+def bench_serving(files, seconds: float, rounds: int):
     tile_path, static_path, cookie = prepare_serving(files)
     gunicorn = [
-        sys.executable, "-m", "gunicorn", app, "--pythonpath", str(REPO / "bench"),
+        sys.executable, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS), "--worker-class", "sync",
         "--log-level", "warning", "--chdir", str(REPO),
     ]  # fmt: skip
@@ -457,20 +442,13 @@ def serving_only(options) -> None:
         render(decode(DICOMS["DICOM uncompressed"]), long_side=None).resize((1024, 1024)).save(
             files["PNG 8-bit 1024"]
         )
-        if url:
-            engine, app = (
-                "PostgreSQL (CONN_MAX_AGE 60, health checks on)",
-                "config.wsgi:application",
-            )
-        elif options.persistent:
-            engine, app = "SQLite, connections kept open", "thumbnails:persistent_application"
-        else:
-            engine, app = (
-                "SQLite, embedded default (a connection per request)",
-                "config.wsgi:application",
-            )
+        engine = (
+            "PostgreSQL (CONN_MAX_AGE 60, health checks on)"
+            if url
+            else "SQLite, the embedded default (connections kept 60 s)"
+        )
         print(f"\nServing, database {engine}:\n")
-        print("\n".join(bench_serving(files, options.seconds, options.rounds, app)))
+        print("\n".join(bench_serving(files, options.seconds, options.rounds)))
         connection.close()
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
@@ -485,7 +463,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--no-serving", action="store_true")
     parser.add_argument("--serving-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--persistent", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", action="append", default=[])
     options = parser.parse_args()
     if options.serving_only:
@@ -504,7 +481,7 @@ def main() -> None:
         return
     sys.stdout.flush()
     common = ["--seconds", str(options.seconds), "--rounds", str(options.rounds)]
-    variants = [[], ["--persistent"], *(["--database-url", url] for url in options.database_url)]
+    variants = [[], *(["--database-url", url] for url in options.database_url)]
     env = {
         k: v for k, v in os.environ.items() if k != "LABEL_AUDIT_BENCH_WORK"
     }  # a fresh folder each

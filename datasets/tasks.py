@@ -35,12 +35,16 @@ def warm_thumbnails(self, image_ids: list[int]) -> dict:
     }
 
 
-def warm_in_chunks(image_ids: list[int]) -> int:
+def warm_in_chunks(image_ids: list[int], *, key: str) -> int:
     """Queue warm_thumbnails over chunks of IMAGE_WARM_CHUNK ids, so several workers share a big
-    sample set and a retry redoes one chunk, not all. Returns the number of tasks queued."""
+    sample set and a retry redoes one chunk, not all. Through the outbox (chunk n under
+    `key:n`): a broker that is down now gets the chunks later, and a chunk still waiting is not
+    queued twice. Returns the number of chunks."""
+    from annotation.outbox import enqueue_after_commit
+
     size = max(1, settings.IMAGE_WARM_CHUNK)
     ids = sorted(set(image_ids))
     chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
-    for chunk in chunks:
-        warm_thumbnails.delay(chunk)
+    for number, chunk in enumerate(chunks):
+        enqueue_after_commit(warm_thumbnails.name, {"image_ids": chunk}, f"{key}:{number}")
     return len(chunks)

@@ -1,6 +1,7 @@
-"""Fault: a Celery worker killed with SIGKILL in the middle of a sample-set build.
+"""Fault: a Celery worker killed with SIGKILL in the middle of a sample-set build, and in the
+middle of an aggregation.
 
-    python bench/faults/kill_worker.py [--trials 20]
+    python bench/faults/kill_worker.py [--trials 20] [--parts build,aggregate]
 
 Each trial creates an audit of every label of the full NIH label file (15 labels, 1,890
 tiles; imported into la_ops on the first run), queues its build, waits
@@ -13,7 +14,15 @@ one statement every 20 ms: a reader must never see a partial set.
 
 Checks per trial: the build completes (status ready), exactly once (the tiles are the same
 1,890 as a reference build with the same seed, no row twice), nothing partial ever observed.
-Aggregations (reports.tasks.aggregate_audit) get the same treatment once that task exists.
+
+Aggregation trials: the reference audit marked by 10 readers (17,000 marks, what
+bench/aggregate.py measures); each trial changes 20 marks, queues
+reports.tasks.aggregate_audit, waits until the run has started, then kills as above at a random
+point of its 1-2 s. Checks: the run is redone and ends (AggregationState finished after the
+kill), exactly one new snapshot, computed from the marks as they now are (its input digest is
+the one the bench computes), and an observer reading the latest snapshot every 20 ms never saw
+one but the previous and that one, nor a snapshot without its figures.
+
 Runs on a private redis-server (port 8174) and the la_ops database.
 """
 
@@ -84,6 +93,7 @@ def prepare():
 
     from datasets.models import Dataset
 
+    call_command("migrate", verbosity=0)
     dataset = Dataset.objects.filter(name="NIH full").first()
     if dataset is None:  # the real labels; no pictures are needed to draw samples
         images = settings.DATASET_ROOTS[0] / "nih"
@@ -150,14 +160,7 @@ def build_trial(number: int, dataset, expected, worker: Worker, log: Path) -> di
     )  # fmt: skip
     time.sleep(random.uniform(0, 2.5))
     at = Audit.objects.filter(pk=audit.pk).values_list("status", "build_done").get()
-    whole_worker = number % 4 == 3
-    if whole_worker:
-        worker.kill_all()
-        worker = Worker(log).start()
-    else:
-        child = worker.child()
-        if child:
-            os.kill(child, signal.SIGKILL)
+    killed, worker = kill(number, worker, log)
     started = time.monotonic()
     load.wait_for(
         lambda: Audit.objects.filter(pk=audit.pk, status="ready").exists(),
@@ -172,7 +175,7 @@ def build_trial(number: int, dataset, expected, worker: Worker, log: Path) -> di
     )
     return {
         "trial": number,
-        "killed": "whole worker" if whole_worker else "pool process",
+        "killed": killed,
         "at": f"{at[0]} {at[1]}/15",
         "done in s": round(recovery, 1),
         "same tiles": [t[1:] for t in tiles] == [t[1:] for t in expected]
@@ -182,35 +185,180 @@ def build_trial(number: int, dataset, expected, worker: Worker, log: Path) -> di
     }
 
 
+def kill(number: int, worker: Worker, log: Path) -> tuple[str, Worker]:
+    """Every 4th trial the whole worker (a fresh one is started), else its pool process."""
+    if number % 4 == 3:
+        worker.kill_all()
+        return "whole worker", Worker(log).start()
+    child = worker.child()
+    if child:
+        os.kill(child, signal.SIGKILL)
+    return "pool process", worker
+
+
+def marked_audit(dataset):
+    """The reference audit (built), marked by 10 readers: 95% of tiles each, random verdicts."""
+    from django.contrib.auth import get_user_model
+
+    from annotation.models import Audit, Mark, Membership
+
+    audit = Audit.objects.filter(name="fault reference", status="ready").order_by("-pk").first()
+    if Mark.objects.filter(sample__audit=audit).exists():
+        return audit
+    rng = random.Random(7)
+    samples = list(audit.samples.values_list("pk", flat=True))
+    marks = []
+    for n in range(10):
+        user, _ = get_user_model().objects.get_or_create(username=f"fault-reader-{n}")
+        Membership.objects.get_or_create(audit=audit, user=user, role="reader")
+        marks += [
+            Mark(sample_id=sample, reader=user, verdict=rng.choice(["green", "orange", "red"]))
+            for sample in samples
+            if rng.random() < 0.95
+        ]
+    Mark.objects.bulk_create(marks, batch_size=5000, ignore_conflicts=True)
+    return audit
+
+
+class SnapshotObserver(threading.Thread):
+    """Reads the audit's latest snapshot (id, digest, whether its figures are there) in one
+    statement every 20 ms, as a report page would."""
+
+    def __init__(self, audit_id: int):
+        super().__init__(daemon=True)
+        self.audit_id = audit_id
+        self.stop_event = threading.Event()
+        self.seen: dict[int, tuple[str, bool]] = {}
+
+    def run(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            while not self.stop_event.is_set():
+                cursor.execute(
+                    "SELECT id, input_digest, results::text <> '{}' AND dashboard::text <> '{}'"
+                    " FROM reports_snapshot WHERE audit_id = %s"
+                    " ORDER BY created_at DESC, id DESC LIMIT 1",
+                    [self.audit_id],
+                )
+                row = cursor.fetchone()
+                if row:
+                    self.seen[row[0]] = (row[1], row[2])
+                time.sleep(0.02)
+        connection.close()
+
+
+def aggregation_trial(number: int, audit, worker: Worker, log: Path) -> dict:
+    from django.utils import timezone
+
+    from annotation.models import Mark
+    from reports import aggregation
+    from reports.models import AggregationState, Snapshot
+    from reports.tasks import aggregate_audit
+
+    rng = random.Random(1000 + number)
+    for mark_id in rng.sample(
+        list(Mark.objects.filter(sample__audit=audit).values_list("pk", flat=True)), 20
+    ):
+        Mark.objects.filter(pk=mark_id).update(verdict=rng.choice(["green", "orange", "red"]))
+    digest = aggregation.input_digest(aggregation.load(audit), aggregation.parameters())
+    before = set(Snapshot.objects.filter(audit=audit).values_list("pk", flat=True))
+    previous = Snapshot.objects.filter(audit=audit).values_list("pk", flat=True).first()
+    observer = SnapshotObserver(audit.pk)
+    observer.start()
+    queued = timezone.now()
+    aggregate_audit.delay(audit.pk)
+    state = AggregationState.objects.filter(audit=audit)
+    load.wait_for(lambda: state.filter(started_at__gte=queued).exists(), 60, "the run to start")
+    time.sleep(rng.uniform(0, 1.2))
+    # Where the run was when killed: still computing, or its snapshot already written.
+    written = Snapshot.objects.filter(audit=audit, input_digest=digest).exists()
+    killed, worker = kill(number, worker, log)
+    at_kill = timezone.now()
+    started = time.monotonic()
+    load.wait_for(
+        lambda: state.filter(finished_at__gte=at_kill, started_at__gte=at_kill).exists()
+        or (written and state.filter(finished_at__gte=queued).exists()),
+        TIME_LIMIT * 2 + 120, f"the aggregation of audit {audit.pk} to end",
+    )  # fmt: skip
+    recovery = time.monotonic() - started
+    time.sleep(0.1)
+    observer.stop_event.set()
+    observer.join()
+    new = [
+        pk
+        for pk in Snapshot.objects.filter(audit=audit).values_list("pk", flat=True)
+        if pk not in before
+    ]
+    new_digests = list(Snapshot.objects.filter(pk__in=new).values_list("input_digest", flat=True))
+    odd = [
+        pk
+        for pk, (_, complete) in observer.seen.items()
+        if pk not in (previous, *new) or not complete
+    ]
+    return {
+        "trial": number,
+        "killed": killed,
+        "at": "after the snapshot was written" if written else "while computing",
+        "done in s": round(recovery, 1),
+        "new snapshots": len(new),
+        "current digest": new_digests == [digest],
+        "partial seen": len(odd),
+        "worker": worker,
+    }
+
+
+def report(name: str, rows: list[dict], ok: list[dict]) -> None:
+    times = [r["done in s"] for r in rows]
+    print(f"{name}: {len(ok)}/{len(rows)} completed exactly once with nothing partial seen; "
+          f"time from kill to done: median {sorted(times)[len(times) // 2]} s, max {max(times)} s")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=20, help="per part")
+    parser.add_argument("--parts", default="build,aggregate")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     load.django_setup(env())
     redis = load.Redis(REDIS_PORT).start()
     log = Path(os.environ["LABEL_AUDIT_VAR"]) / "kill-worker.log"
     worker = Worker(log).start()
-    rows = []
+    builds, aggregations = [], []
     try:
         dataset = prepare()
         expected = reference(dataset)
-        for number in range(args.trials):
+        for number in range(args.trials if "build" in parts else 0):
             row = build_trial(number, dataset, expected, worker, log)
             worker = row.pop("worker")
-            rows.append(row)
+            builds.append(row)
+            print(row, flush=True)
+        if "aggregate" in parts:
+            from reports import aggregation
+
+            audit = marked_audit(dataset)
+            aggregation.run(audit.pk)  # the snapshot the trials start from
+        for number in range(args.trials if "aggregate" in parts else 0):
+            row = aggregation_trial(number, audit, worker, log)
+            worker = row.pop("worker")
+            aggregations.append(row)
             print(row, flush=True)
     finally:
         worker.stop()
         redis.stop()
-    ok = [r for r in rows if r["same tiles"] and not r["partial seen"]]
-    times = [r["done in s"] for r in rows]
-    print(f"builds: {len(ok)}/{len(rows)} completed exactly once with nothing partial seen; "
-          f"time from kill to ready: median {sorted(times)[len(times) // 2]} s, max {max(times)} s")  # fmt: skip
-    try:
-        import reports.tasks  # noqa: F401
-    except ImportError:
-        print("aggregations: not run, reports.tasks is not in this checkout yet")
-    return 0 if len(ok) == len(rows) else 1
+    failed = 0
+    if builds:
+        ok = [r for r in builds if r["same tiles"] and not r["partial seen"]]
+        report("builds", builds, ok)
+        failed += len(builds) - len(ok)
+    if aggregations:
+        ok = [
+            r for r in aggregations
+            if r["new snapshots"] == 1 and r["current digest"] and not r["partial seen"]
+        ]  # fmt: skip
+        report("aggregations", aggregations, ok)
+        failed += len(aggregations) - len(ok)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -135,14 +135,22 @@ def test_a_transient_failure_is_retried_a_bounded_number_of_times(dataset_root, 
 
 
 @pytest.mark.django_db
-def test_warming_is_split_into_chunks(dataset_root, settings, monkeypatch):
+def test_warming_is_split_into_chunks_queued_through_the_outbox(dataset_root, settings):
+    from annotation.outbox import OutboxTask
+
     settings.IMAGE_WARM_CHUNK = 2
     _, _, images = make_dataset(dataset_root, count=5)
-    sent = []
-    monkeypatch.setattr(warm_thumbnails, "delay", lambda chunk: sent.append(chunk))
     ids = [image.pk for image in images]
-    assert warm_in_chunks(ids + ids[:2]) == 3
-    assert sent == [ids[0:2], ids[2:4], ids[4:5]]
+    assert warm_in_chunks(ids + ids[:2], key="warm:9") == 3
+    rows = OutboxTask.objects.filter(task_name=warm_thumbnails.name).order_by("key")
+    assert [(row.key, row.kwargs) for row in rows] == [
+        ("warm:9:0", {"image_ids": ids[0:2]}),
+        ("warm:9:1", {"image_ids": ids[2:4]}),
+        ("warm:9:2", {"image_ids": ids[4:5]}),
+    ]
+    # A build redone while its chunks still wait (the broker down) queues nothing more.
+    assert warm_in_chunks(ids, key="warm:9") == 3
+    assert rows.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -150,6 +150,34 @@ def test_the_tile_costs_two_queries_the_session_then_user_image_and_access(reade
     assert "django_session" in statements[0] and "auth_user" in statements[1]
 
 
+def test_the_tile_middleware_matches_the_tile_route_and_nothing_else():
+    from datasets.tile_middleware import TILE_PATH
+
+    assert TILE_PATH.match(reverse("datasets:thumbnail", args=[7]))[1] == "7"
+    for other in (
+        reverse("datasets:viewer", args=[7]),
+        reverse("datasets:rendition", args=[7, "viewer"]),
+        "/images/7/thumbnail/extra",
+        "/images/x/thumbnail/",
+    ):
+        assert not TILE_PATH.match(other), other
+
+
+def test_a_tile_from_the_fast_path_carries_its_length_and_the_security_headers(
+    reader_client, images
+):
+    """The middleware answers before CommonMiddleware (Content-Length) and after
+    SecurityMiddleware and the request id; HEAD takes the view and agrees."""
+    response = reader_client.get(thumb(images["a"]))
+    assert response.status_code == 200
+    assert int(response["Content-Length"]) == len(response.content) > 1000
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Request-ID"]
+    head = reader_client.head(thumb(images["a"]))
+    assert head.status_code == 200 and head["ETag"] == response["ETag"]
+
+
 def test_after_logout_the_tile_is_refused(reader_client, images):
     assert reader_client.get(thumb(images["a"])).status_code == 200
     reader_client.post("/accounts/logout/")
