@@ -18,7 +18,7 @@ Checks per trial: the build completes (status ready), exactly once (the tiles ar
 Aggregation trials: the reference audit marked by 10 readers (17,000 marks, what
 bench/aggregate.py measures); each trial changes 20 marks, queues
 reports.tasks.aggregate_audit, waits until the run has started, then kills as above at a random
-point of its 1-2 s. Checks: the run is redone and ends (AggregationState finished after the
+point between its start and 1.1 times the length of a run. Checks: the run is redone and ends (AggregationState finished after the
 kill), exactly one new snapshot, computed from the marks as they now are (its input digest is
 the one the bench computes), and an observer reading the latest snapshot every 20 ms never saw
 one but the previous and that one, nor a snapshot without its figures.
@@ -248,7 +248,7 @@ class SnapshotObserver(threading.Thread):
         connection.close()
 
 
-def aggregation_trial(number: int, audit, worker: Worker, log: Path) -> dict:
+def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, log: Path) -> dict:
     from django.utils import timezone
 
     from annotation.models import Mark
@@ -269,8 +269,12 @@ def aggregation_trial(number: int, audit, worker: Worker, log: Path) -> dict:
     queued = timezone.now()
     aggregate_audit.delay(audit.pk)
     state = AggregationState.objects.filter(audit=audit)
-    load.wait_for(lambda: state.filter(started_at__gte=queued).exists(), 60, "the run to start")
-    time.sleep(rng.uniform(0, 1.2))
+    deadline = time.monotonic() + 60
+    while not state.filter(started_at__gte=queued).exists():  # polled tightly: a run is short
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the aggregation to start")
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, 1.1 * run_seconds))
     # Where the run was when killed: still computing, or its snapshot already written.
     written = Snapshot.objects.filter(audit=audit, input_digest=digest).exists()
     killed, worker = kill(number, worker, log)
@@ -321,11 +325,13 @@ def main() -> int:
     args = parser.parse_args()
     parts = args.parts.split(",")
     load.django_setup(env())
-    redis = load.Redis(REDIS_PORT).start()
     log = Path(os.environ["LABEL_AUDIT_VAR"]) / "kill-worker.log"
-    worker = Worker(log).start()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    redis = load.Redis(REDIS_PORT).start()
+    worker = Worker(log)
     builds, aggregations = [], []
     try:
+        worker.start()
         dataset = prepare()
         expected = reference(dataset)
         for number in range(args.trials if "build" in parts else 0):
@@ -337,9 +343,10 @@ def main() -> int:
             from reports import aggregation
 
             audit = marked_audit(dataset)
-            aggregation.run(audit.pk)  # the snapshot the trials start from
+            # The snapshot the trials start from; its duration spreads the kill points.
+            run_seconds = aggregation.run(audit.pk).duration_ms / 1000
         for number in range(args.trials if "aggregate" in parts else 0):
-            row = aggregation_trial(number, audit, worker, log)
+            row = aggregation_trial(number, audit, run_seconds, worker, log)
             worker = row.pop("worker")
             aggregations.append(row)
             print(row, flush=True)
