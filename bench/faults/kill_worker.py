@@ -4,9 +4,10 @@ middle of an aggregation.
     python bench/faults/kill_worker.py [--trials 20] [--parts build,aggregate]
 
 Each trial creates an audit of every label of the full NIH label file (15 labels, 1,890
-tiles; imported into la_ops on the first run), queues its build, waits
-a random 0-2.5 s after the build started, and SIGKILLs either the pool process running it
-(3 trials in 4: the out-of-memory killer's way; the worker gives the task back at once) or the
+tiles; imported into la_ops on the first run), queues its build, waits a random time after
+the build started (up to 1.1 times the length of a build), and SIGKILLs either the pool
+process running it (3 trials in 4: the out-of-memory killer's way; the worker gives the task
+back at once) or the
 whole worker, main process included (every 4th: a node lost; the message comes back after the
 broker's visibility timeout, 20 s here, plus kombu's restore sweep, up to 100 s).
 A fresh worker is started when needed. Meanwhile an observer reads status and tile count in
@@ -107,69 +108,121 @@ def prepare():
     return dataset
 
 
-def reference(dataset) -> list[tuple[int, int, int]]:
+def reference(dataset) -> tuple[list[tuple[int, int, int]], float]:
+    """The tiles of a build in this process with the same seed, and how long it took."""
     from annotation.services import build_sample_set, create_audit
 
     audit = create_audit(dataset=dataset, name="fault reference", build=False)
+    started = time.perf_counter()
     build_sample_set(audit=audit)
-    return sorted(audit.samples.values_list("label_id", "position", "image_id"))
+    seconds = time.perf_counter() - started
+    return sorted(audit.samples.values_list("label_id", "position", "image_id")), seconds
 
 
 class Observer(threading.Thread):
-    """Reads (status, tile count) in one statement, as a reader's page would see them."""
+    """Runs one read-only statement every 20 ms on its own connection, as a page would, and
+    keeps what it saw (`look`) until stopped."""
 
-    def __init__(self, audit_id: int, expected: int):
+    sql = ""
+
+    def __init__(self, audit_id: int):
         super().__init__(daemon=True)
-        self.audit_id, self.expected = audit_id, expected
+        self.audit_id = audit_id
         self.stop_event = threading.Event()
-        self.seen: set[tuple[str, int]] = set()
-        self.partial: list[tuple[str, int]] = []
 
     def run(self):
         from django.db import connection
 
         with connection.cursor() as cursor:
             while not self.stop_event.is_set():
-                cursor.execute(
-                    "SELECT status, (SELECT count(*) FROM annotation_sample WHERE audit_id = %s)"
-                    " FROM annotation_audit WHERE id = %s",
-                    [self.audit_id, self.audit_id],
-                )
-                status, count = cursor.fetchone()
-                self.seen.add((status, count))
-                whole = (count == 0 and status != "ready") or (
-                    count == self.expected and status == "ready"
-                )
-                if not whole:
-                    self.partial.append((status, count))
+                cursor.execute(self.sql, {"audit": self.audit_id})
+                self.look(cursor.fetchone())
                 time.sleep(0.02)
         connection.close()
 
+    def look(self, row) -> None:
+        raise NotImplementedError
 
-def build_trial(number: int, dataset, expected, worker: Worker, log: Path) -> dict:
-    from annotation.models import Audit
-    from annotation.services import create_audit
 
-    audit = create_audit(dataset=dataset, name=f"fault trial {number}", build=True)
-    observer = Observer(audit.pk, len(expected))
-    observer.start()
-    load.wait_for(
-        lambda: Audit.objects.filter(pk=audit.pk, status="building").exists()
-        or Audit.objects.filter(pk=audit.pk, status="ready").exists(),
-        60, "the build to start",
-    )  # fmt: skip
-    time.sleep(random.uniform(0, 2.5))
-    at = Audit.objects.filter(pk=audit.pk).values_list("status", "build_done").get()
-    killed, worker = kill(number, worker, log)
+class BuildObserver(Observer):
+    """Status and tile count in one statement: a reader must see no set or the whole set."""
+
+    sql = (
+        "SELECT status, (SELECT count(*) FROM annotation_sample WHERE audit_id = %(audit)s)"
+        " FROM annotation_audit WHERE id = %(audit)s"
+    )
+
+    def __init__(self, audit_id: int, expected: int):
+        super().__init__(audit_id)
+        self.expected = expected
+        self.partial: list[tuple[str, int]] = []
+
+    def look(self, row) -> None:
+        status, count = row
+        whole = (count == 0 and status != "ready") or (count == self.expected and status == "ready")
+        if not whole:
+            self.partial.append((status, count))
+
+
+class SnapshotObserver(Observer):
+    """The latest snapshot: its id, digest, and whether its figures are there."""
+
+    sql = (
+        "SELECT id, input_digest, results::text <> '{}' AND dashboard::text <> '{}'"
+        " FROM reports_snapshot WHERE audit_id = %(audit)s"
+        " ORDER BY created_at DESC, id DESC LIMIT 1"
+    )
+
+    def __init__(self, audit_id: int):
+        super().__init__(audit_id)
+        self.seen: dict[int, tuple[str, bool]] = {}
+
+    def look(self, row) -> None:
+        if row:
+            self.seen[row[0]] = (row[1], row[2])
+
+
+def wait_tightly(predicate, what: str, seconds: float = 60) -> None:
+    """Poll every 5 ms: a build or an aggregation lasts a fraction of a second here."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def recover(done, what: str, observer: Observer) -> float:
+    """Seconds from the kill until `done()`; then the observer stops. Bounded: the broker's
+    visibility timeout plus kombu's restore sweep (100 s) plus a margin."""
     started = time.monotonic()
-    load.wait_for(
-        lambda: Audit.objects.filter(pk=audit.pk, status="ready").exists(),
-        TIME_LIMIT * 2 + 90, f"audit {audit.pk} to be ready",
-    )  # fmt: skip
+    load.wait_for(done, TIME_LIMIT * 2 + 120, what)
     recovery = time.monotonic() - started
     time.sleep(0.1)
     observer.stop_event.set()
     observer.join()
+    return recovery
+
+
+def build_trial(
+    number: int, dataset, expected, build_seconds: float, worker: Worker, log: Path
+) -> dict:
+    from annotation.models import Audit
+    from annotation.services import create_audit
+
+    audit = create_audit(dataset=dataset, name=f"fault trial {number}", build=True)
+    observer = BuildObserver(audit.pk, len(expected))
+    observer.start()
+    wait_tightly(
+        lambda: Audit.objects.filter(pk=audit.pk, status__in=["building", "ready"]).exists(),
+        "the build to start",
+    )
+    time.sleep(random.uniform(0, 1.1 * build_seconds))
+    at = Audit.objects.filter(pk=audit.pk).values_list("status", "build_done").get()
+    killed, worker = kill(number, worker, log)
+    recovery = recover(
+        lambda: Audit.objects.filter(pk=audit.pk, status="ready").exists(),
+        f"audit {audit.pk} to be ready", observer,
+    )  # fmt: skip
     tiles = sorted(
         Audit.objects.get(pk=audit.pk).samples.values_list("label_id", "position", "image_id")
     )
@@ -177,6 +230,7 @@ def build_trial(number: int, dataset, expected, worker: Worker, log: Path) -> di
         "trial": number,
         "killed": killed,
         "at": f"{at[0]} {at[1]}/15",
+        "mid-run": at[0] != "ready",
         "done in s": round(recovery, 1),
         "same tiles": [t[1:] for t in tiles] == [t[1:] for t in expected]
         and len(tiles) == len(expected),
@@ -220,34 +274,6 @@ def marked_audit(dataset):
     return audit
 
 
-class SnapshotObserver(threading.Thread):
-    """Reads the audit's latest snapshot (id, digest, whether its figures are there) in one
-    statement every 20 ms, as a report page would."""
-
-    def __init__(self, audit_id: int):
-        super().__init__(daemon=True)
-        self.audit_id = audit_id
-        self.stop_event = threading.Event()
-        self.seen: dict[int, tuple[str, bool]] = {}
-
-    def run(self):
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            while not self.stop_event.is_set():
-                cursor.execute(
-                    "SELECT id, input_digest, results::text <> '{}' AND dashboard::text <> '{}'"
-                    " FROM reports_snapshot WHERE audit_id = %s"
-                    " ORDER BY created_at DESC, id DESC LIMIT 1",
-                    [self.audit_id],
-                )
-                row = cursor.fetchone()
-                if row:
-                    self.seen[row[0]] = (row[1], row[2])
-                time.sleep(0.02)
-        connection.close()
-
-
 def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, log: Path) -> dict:
     from django.utils import timezone
 
@@ -269,26 +295,17 @@ def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, lo
     queued = timezone.now()
     aggregate_audit.delay(audit.pk)
     state = AggregationState.objects.filter(audit=audit)
-    deadline = time.monotonic() + 60
-    while not state.filter(started_at__gte=queued).exists():  # polled tightly: a run is short
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the aggregation to start")
-        time.sleep(0.005)
+    wait_tightly(lambda: state.filter(started_at__gte=queued).exists(), "the run to start")
     time.sleep(rng.uniform(0, 1.1 * run_seconds))
     # Where the run was when killed: still computing, or its snapshot already written.
     written = Snapshot.objects.filter(audit=audit, input_digest=digest).exists()
     killed, worker = kill(number, worker, log)
     at_kill = timezone.now()
-    started = time.monotonic()
-    load.wait_for(
+    recovery = recover(
         lambda: state.filter(finished_at__gte=at_kill, started_at__gte=at_kill).exists()
         or (written and state.filter(finished_at__gte=queued).exists()),
-        TIME_LIMIT * 2 + 120, f"the aggregation of audit {audit.pk} to end",
+        f"the aggregation of audit {audit.pk} to end", observer,
     )  # fmt: skip
-    recovery = time.monotonic() - started
-    time.sleep(0.1)
-    observer.stop_event.set()
-    observer.join()
     new = [
         pk
         for pk in Snapshot.objects.filter(audit=audit).values_list("pk", flat=True)
@@ -304,6 +321,7 @@ def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, lo
         "trial": number,
         "killed": killed,
         "at": "after the snapshot was written" if written else "while computing",
+        "mid-run": not written,
         "done in s": round(recovery, 1),
         "new snapshots": len(new),
         "current digest": new_digests == [digest],
@@ -314,7 +332,9 @@ def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, lo
 
 def report(name: str, rows: list[dict], ok: list[dict]) -> None:
     times = [r["done in s"] for r in rows]
-    print(f"{name}: {len(ok)}/{len(rows)} completed exactly once with nothing partial seen; "
+    mid = sum(1 for r in rows if r["mid-run"])
+    print(f"{name}: {len(ok)}/{len(rows)} completed exactly once with nothing partial seen"
+          f" ({mid} killed mid-run, the others just after it ended); "
           f"time from kill to done: median {sorted(times)[len(times) // 2]} s, max {max(times)} s")  # fmt: skip
 
 
@@ -333,9 +353,9 @@ def main() -> int:
     try:
         worker.start()
         dataset = prepare()
-        expected = reference(dataset)
+        expected, build_seconds = reference(dataset)
         for number in range(args.trials if "build" in parts else 0):
-            row = build_trial(number, dataset, expected, worker, log)
+            row = build_trial(number, dataset, expected, build_seconds, worker, log)
             worker = row.pop("worker")
             builds.append(row)
             print(row, flush=True)
