@@ -5,11 +5,11 @@ middle of an aggregation.
 
 Each trial creates an audit of every label of the full NIH label file (15 labels, 1,890
 tiles; imported into la_ops on the first run), queues its build, waits a random time after
-the build started (up to 1.1 times the length of a build), and SIGKILLs either the pool
-process running it (3 trials in 4: the out-of-memory killer's way; the worker gives the task
-back at once) or the
-whole worker, main process included (every 4th: a node lost; the message comes back after the
-broker's visibility timeout, 20 s here, plus kombu's restore sweep, up to 100 s).
+the build started (up to 0.8 times the length of a build in this process: the worker's is
+shorter), and SIGKILLs either the pool process running it (3 trials in 4: the out-of-memory
+killer's way; the worker gives the task back at once) or the whole worker, main process
+included (every 4th: a node lost; the message comes back after the broker's visibility
+timeout, 20 s here, plus kombu's restore sweep, up to 100 s).
 A fresh worker is started when needed. Meanwhile an observer reads status and tile count in
 one statement every 20 ms: a reader must never see a partial set.
 
@@ -216,7 +216,7 @@ def build_trial(
         lambda: Audit.objects.filter(pk=audit.pk, status__in=["building", "ready"]).exists(),
         "the build to start",
     )
-    time.sleep(random.uniform(0, 1.1 * build_seconds))
+    time.sleep(random.uniform(0, 0.8 * build_seconds))
     at = Audit.objects.filter(pk=audit.pk).values_list("status", "build_done").get()
     killed, worker = kill(number, worker, log)
     recovery = recover(
