@@ -114,7 +114,7 @@ def main() -> int:
         print("\n".join(load.summarise(results, seconds)))
         print("check:", verdict)
         unclean = kinds.get(500, 0)
-        failed = verdict["lost"] or load.unexplained(verdict) or verdict["duplicated keys"]
+        failed = verdict["lost"] or verdict["wrong verdict"] or verdict["duplicated keys"]
         print("unclean errors (HTTP 500):", unclean)
         return 1 if failed or unclean else 0
     finally:
