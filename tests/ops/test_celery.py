@@ -3,6 +3,7 @@ a visibility timeout longer than any task, and retries on transient errors only.
 
 import pytest
 from celery import shared_task
+from celery.exceptions import Retry
 from django import db
 from django.conf import settings
 
@@ -31,13 +32,17 @@ def _calls():
     CALLS.clear()
 
 
-@pytest.fixture
-def like_a_worker():
-    """Eager runs that retry as a worker would, instead of raising the first error."""
-    saved = app.conf.task_eager_propagates
-    app.conf.task_eager_propagates = False
-    yield
-    app.conf.task_eager_propagates = saved
+def run_like_a_worker(task, *args):
+    """Run a task as a worker would, retries included: an eager apply() raises Retry instead of
+    scheduling the next attempt, so run it again with the retry count, as the redelivered
+    message would. Returns the result and the countdown of each retry."""
+    retries, countdowns = 0, []
+    while True:
+        try:
+            return task.apply(args=args, retries=retries, throw=True).get(), countdowns
+        except Retry as retry:
+            countdowns.append(retry.when)
+            retries += 1
 
 
 def test_every_task_acks_late_and_is_given_back_when_its_worker_dies():
@@ -67,21 +72,23 @@ def test_one_message_at_a_time_and_a_visibility_timeout_longer_than_any_task():
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
 
 
-def test_a_transient_database_error_is_retried_with_backoff(like_a_worker):
-    assert flaky_database.apply(args=(2,)).get() == "done"
-    assert CALLS["db"] == 3
-    assert flaky_database.retry_backoff and flaky_database.retry_jitter
+def test_a_transient_database_error_is_retried_with_backoff():
+    result, countdowns = run_like_a_worker(flaky_database, 2)
+    assert result == "done" and CALLS["db"] == 3
+    # Exponential backoff with full jitter: attempt n waits between 0 and 2 * 2**n seconds.
+    assert len(countdowns) == 2
+    assert all(0 <= wait <= 2 * 2**n for n, wait in enumerate(countdowns)), countdowns
 
 
-def test_a_transient_error_that_persists_gives_up_after_max_retries(like_a_worker):
+def test_a_transient_error_that_persists_gives_up_after_max_retries():
     with pytest.raises(db.OperationalError):
-        flaky_database.apply(args=(100,)).get()
+        run_like_a_worker(flaky_database, 100)
     assert CALLS["db"] == BaseTask.max_retries + 1
 
 
-def test_a_bug_fails_at_once_without_retries(like_a_worker):
+def test_a_bug_fails_at_once_without_retries():
     with pytest.raises(ValueError):
-        bug.apply(throw=False).get()
+        run_like_a_worker(bug)
     assert CALLS["bug"] == 1
 
 
