@@ -15,8 +15,11 @@ Every test here is marked `browser` (run them alone with `-m browser`).
 
 import os
 import shutil
+import threading
+import time
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 # The audits of the reading tests (first 300 real NIH rows, placeholder pictures), for any
 # browser test that needs a grid to stand on.
@@ -65,11 +68,45 @@ def browser():
         chromium.close()
 
 
+class ServerActivity:
+    """Requests the live server (a thread of this process) is handling, and when it last
+    started or finished one."""
+
+    def __init__(self):
+        self.active, self.last = 0, time.monotonic()
+        self.lock = threading.Lock()
+        request_started.connect(self.started, weak=False)
+        request_finished.connect(self.finished, weak=False)
+
+    def started(self, **kwargs):
+        with self.lock:
+            self.active += 1
+            self.last = time.monotonic()
+
+    def finished(self, **kwargs):
+        with self.lock:
+            self.active -= 1
+            self.last = time.monotonic()
+
+    def wait_until_quiet(self, quiet: float = 0.3, limit: float = 5.0) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.active <= 0 and time.monotonic() - self.last >= quiet:
+                    return
+            time.sleep(0.02)
+
+    def disconnect(self):
+        request_started.disconnect(self.started)
+        request_finished.disconnect(self.finished)
+
+
 @pytest.fixture
 def new_page(browser, live_server):
     """Open a page in a fresh context (its own cookies); all are closed after the test."""
     contexts = []
     errors: list[str] = []
+    activity = ServerActivity()
 
     def open_page():
         context = browser.new_context(viewport=SCREEN, base_url=live_server.url)
@@ -80,6 +117,14 @@ def new_page(browser, live_server):
         return page
 
     yield open_page
+    # A grid reports its reading time with a beacon when the page is left. Leave every page
+    # and let the live server answer it now: sent by context.close(), it reached the server
+    # while the test database was being flushed, and deadlocked with the flush.
+    for context in contexts:
+        for page in context.pages:
+            page.goto("about:blank")
+    activity.wait_until_quiet()
+    activity.disconnect()
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
