@@ -159,7 +159,6 @@ def test_the_api_fuzzed_from_its_schema(fuzz_headers, wsgi_requests_keep_the_con
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12
     for operation in operations:
-
         # Derandomized: the same cases on every run, so a red CI run can be replayed; the
         # failures random runs found are kept as fixed cases below.
         @settings(
