@@ -100,9 +100,10 @@ class RequestIdMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
-                # Only a user the view already loaded: reading request.user here would cost
-                # the tile fast path (which never loads it) two queries per request.
-                "user_id": getattr(getattr(request, "_cached_user", None), "pk", None),
+                # Only a user already known: reading request.user here would cost the tile
+                # fast path two queries per request; it names its user in log_user_id.
+                "user_id": getattr(request, "log_user_id", None)
+                or getattr(getattr(request, "_cached_user", None), "pk", None),
             },
         )
         return response

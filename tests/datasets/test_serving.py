@@ -178,6 +178,15 @@ def test_a_tile_from_the_fast_path_carries_its_length_and_the_security_headers(
     assert head.status_code == 200 and head["ETag"] == response["ETag"]
 
 
+def test_the_request_log_names_the_reader_of_a_fast_path_tile(
+    reader_client, reader, images, caplog
+):
+    with caplog.at_level("INFO", logger="label_audit.request"):
+        assert reader_client.get(thumb(images["a"])).status_code == 200
+    (record,) = [r for r in caplog.records if r.name == "label_audit.request"]
+    assert record.path == thumb(images["a"]) and record.user_id == reader.pk
+
+
 def test_after_logout_the_tile_is_refused(reader_client, images):
     assert reader_client.get(thumb(images["a"])).status_code == 200
     reader_client.post("/accounts/logout/")
