@@ -35,6 +35,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from databases import ensure_database  # bench/databases.py
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("PYTHON", sys.executable)
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/la_ops")
@@ -60,25 +62,6 @@ def server_env() -> dict:
         LOG_LEVEL="WARNING",
     )
     return env
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench's PostgreSQL database on a machine that has never run a bench."""
-    from urllib.parse import urlparse
-
-    import psycopg2
-
-    parts = urlparse(url)
-    name = parts.path.lstrip("/")
-    server = psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, dbname="postgres"
-    )
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    server.close()
 
 
 def django_setup(env: dict | None = None) -> None:
@@ -171,7 +154,7 @@ class Server:
         return found
 
 
-def wait_for(predicate, seconds: float, what: str) -> float:
+def wait_for(predicate, seconds: float, what: str, *, every: float = 0.25) -> float:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         try:
@@ -179,7 +162,7 @@ def wait_for(predicate, seconds: float, what: str) -> float:
                 return time.monotonic() - started
         except Exception:
             pass
-        time.sleep(0.25)
+        time.sleep(every)
     raise SystemExit(f"timed out after {seconds} s waiting for {what}")
 
 

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from databases import drop_database, ensure_database  # bench/databases.py
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LABEL_AUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 if not SHARED.exists():
@@ -384,53 +386,11 @@ def bench_serving(files, seconds: float, rounds: int):
     return lines
 
 
-def create_database(url: str) -> None:
-    """A fresh PostgreSQL database for the run (dropped again by drop_database)."""
-    import psycopg2
-    from psycopg2 import sql
-
-    parsed = dj_url(url)
-    admin = psycopg2.connect(
-        dbname="postgres", user=parsed["USER"], password=parsed["PASSWORD"] or None,
-        host=parsed["HOST"], port=parsed["PORT"] or 5432,
-    )  # fmt: skip
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(parsed["NAME"])))
-        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed["NAME"])))
-    admin.close()
-
-
-def drop_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    parsed = dj_url(url)
-    admin = psycopg2.connect(
-        dbname="postgres", user=parsed["USER"], password=parsed["PASSWORD"] or None,
-        host=parsed["HOST"], port=parsed["PORT"] or 5432,
-    )  # fmt: skip
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parsed["NAME"])
-            )
-        )
-    admin.close()
-
-
-def dj_url(url: str) -> dict:
-    import dj_database_url
-
-    return dj_database_url.parse(url)
-
-
 def serving_only(options) -> None:
     """One database per process (Django settings are read once): run by main() per database."""
     url = options.database_url[0] if options.database_url else ""
     if url:
-        create_database(url)
+        ensure_database(url, fresh=True)
     try:
         configure_django(url)
         from django.db import connection

@@ -182,15 +182,6 @@ class SnapshotObserver(Observer):
             self.seen[row[0]] = (row[1], row[2])
 
 
-def wait_tightly(predicate, what: str, seconds: float = 60) -> None:
-    """Poll every 5 ms: a build or an aggregation lasts a fraction of a second here."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.005)
-
-
 def recover(done, what: str, observer: Observer) -> float:
     """Seconds from the kill until `done()`; then the observer stops. Bounded: the broker's
     visibility timeout plus kombu's restore sweep (100 s) plus a margin."""
@@ -212,10 +203,10 @@ def build_trial(
     audit = create_audit(dataset=dataset, name=f"fault trial {number}", build=True)
     observer = BuildObserver(audit.pk, len(expected))
     observer.start()
-    wait_tightly(
+    load.wait_for(  # polled every 5 ms: a build lasts a fraction of a second here
         lambda: Audit.objects.filter(pk=audit.pk, status__in=["building", "ready"]).exists(),
-        "the build to start",
-    )
+        60, "the build to start", every=0.005,
+    )  # fmt: skip
     time.sleep(random.uniform(0, 0.8 * build_seconds))
     at = Audit.objects.filter(pk=audit.pk).values_list("status", "build_done").get()
     killed, worker = kill(number, worker, log)
@@ -295,7 +286,9 @@ def aggregation_trial(number: int, audit, run_seconds: float, worker: Worker, lo
     queued = timezone.now()
     aggregate_audit.delay(audit.pk)
     state = AggregationState.objects.filter(audit=audit)
-    wait_tightly(lambda: state.filter(started_at__gte=queued).exists(), "the run to start")
+    load.wait_for(  # polled every 5 ms: a run lasts a fraction of a second here
+        lambda: state.filter(started_at__gte=queued).exists(), 60, "the run to start", every=0.005
+    )
     time.sleep(rng.uniform(0, 1.1 * run_seconds))
     # Where the run was when killed: still computing, or its snapshot already written.
     written = Snapshot.objects.filter(audit=audit, input_digest=digest).exists()
